@@ -1,0 +1,191 @@
+"""Row types returned by the repositories: frozen dataclasses, money as Decimal.
+
+Timestamps are the schema's `timestamp` (without time zone) and hold UTC.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Self
+
+import asyncpg
+
+
+class _Row:
+    @classmethod
+    def from_record(cls, record: asyncpg.Record) -> Self:
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in record.items() if k in names})
+
+    @classmethod
+    def from_records(cls, records: list[asyncpg.Record]) -> list[Self]:
+        return [cls.from_record(r) for r in records]
+
+
+@dataclass(frozen=True, slots=True)
+class User(_Row):
+    id: int
+    telegram_id: int
+    first_name: str
+    last_name: str | None
+    username: str | None
+    phone: str | None
+    language: str | None
+    is_active: bool | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    last_login_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Category(_Row):
+    id: int
+    name_uz: str
+    name_ru: str | None
+    parent_id: int | None
+    icon: str | None
+    image_url: str | None
+    sort_order: int | None
+    is_active: bool | None
+
+    def name(self, lang: str) -> str:
+        return (self.name_ru if lang == "ru" else None) or self.name_uz
+
+
+@dataclass(frozen=True, slots=True)
+class Product(_Row):
+    id: int
+    sku: str
+    barcode: str | None
+    name_uz: str
+    name_ru: str | None
+    description_uz: str | None
+    description_ru: str | None
+    category_id: int | None
+    price: Decimal
+    sale_price: Decimal | None
+    image_url: str | None
+    stock_quantity: int
+    is_active: bool
+    view_count: int
+    order_count: int
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def name(self, lang: str) -> str:
+        return (self.name_ru if lang == "ru" else None) or self.name_uz
+
+    def description(self, lang: str) -> str | None:
+        return (self.description_ru if lang == "ru" else None) or self.description_uz
+
+    @property
+    def current_price(self) -> Decimal:
+        """What a customer pays now: the sale price when set, else the price."""
+        return self.sale_price if self.sale_price is not None else self.price
+
+
+@dataclass(frozen=True, slots=True)
+class Marketplace(_Row):
+    id: int
+    name: str
+    slug: str
+    api_base_url: str | None
+    api_key_encrypted: str | None
+    is_active: bool
+    auto_sync_enabled: bool
+    sync_interval_minutes: int
+    last_sync_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MarketplaceProduct(_Row):
+    id: int
+    product_id: int
+    marketplace_id: int
+    marketplace_sku: str
+    marketplace_product_id: str | None
+    marketplace_url: str | None
+    marketplace_price: Decimal | None
+    last_price_sync_at: datetime | None
+    marketplace_stock: int | None
+    last_stock_sync_at: datetime | None
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CartItem(_Row):
+    id: int
+    user_id: int
+    product_id: int
+    quantity: int
+    price_snapshot: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Order(_Row):
+    id: int
+    order_number: str
+    source: str
+    marketplace_order_id: str | None
+    user_id: int | None
+    customer_name: str
+    customer_phone: str
+    subtotal: Decimal
+    delivery_fee: Decimal
+    total: Decimal
+    status: str
+    payment_status: str
+    delivery_address: str | None
+    delivery_notes: str | None
+    created_at: datetime
+    confirmed_at: datetime | None
+    delivered_at: datetime | None
+    cancelled_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderItem(_Row):
+    id: int
+    order_id: int
+    product_id: int | None
+    product_name: str
+    product_sku: str
+    price: Decimal
+    quantity: int
+    subtotal: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Banner(_Row):
+    id: int
+    title_uz: str | None
+    title_ru: str | None
+    image_url: str
+    link_type: str | None
+    link_id: int | None
+    link_url: str | None
+    sort_order: int | None
+    is_active: bool | None
+
+    def title(self, lang: str) -> str | None:
+        return (self.title_ru if lang == "ru" else None) or self.title_uz
+
+
+@dataclass(frozen=True, slots=True)
+class SyncLog(_Row):
+    id: int
+    marketplace_id: int
+    sync_type: str
+    status: str
+    items_processed: int
+    items_failed: int
+    error_message: str | None
+    started_at: datetime
+    completed_at: datetime | None
+
+
+def as_dict(row: Any) -> dict[str, Any]:
+    return dataclasses.asdict(row)

@@ -1,0 +1,103 @@
+"""The composition root: settings in, one aiohttp application out, every resource a cleanup_ctx.
+
+Order matters: later contexts use earlier ones and are torn down in reverse, so on SIGINT/SIGTERM
+the server stops taking requests, the bot and the worker finish what is in flight, the pools close
+and, last, the embedded servers stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+from arq import create_pool as create_arq_pool
+from arq.connections import RedisSettings
+
+from store import keys, runtime
+from store.settings import Settings
+from store.telegram_auth import local_bot_token
+
+log = logging.getLogger(__name__)
+
+
+async def _servers_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with runtime.servers(app[keys.SETTINGS]) as endpoints:
+        app[keys.ENDPOINTS] = endpoints
+        yield
+
+
+async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with runtime.database(app[keys.ENDPOINTS]) as pool:
+        app[keys.DB] = pool
+        yield
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    redis = await create_arq_pool(RedisSettings.from_dsn(app[keys.ENDPOINTS].redis_url))
+    app[keys.REDIS] = redis
+    try:
+        yield
+    finally:
+        await redis.aclose()
+
+
+async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
+    from sync.worker import build_worker
+
+    if not app[keys.SETTINGS].run_worker:
+        log.info("worker: not started in this process (RUN_WORKER=false)")
+        yield
+        return
+    worker = build_worker(app[keys.SETTINGS], app[keys.ENDPOINTS].redis_url, app[keys.DB])
+    task = asyncio.create_task(worker.main(), name="arq-worker")
+    task.add_done_callback(_stop_on_crash("arq worker"))
+    log.info("worker: arq worker running in this process")
+    try:
+        yield
+    finally:
+        await worker.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def _stop_on_crash(what: str) -> Callable[[asyncio.Task[None]], None]:
+    def callback(task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            # A background service that died must not leave the store limping on: stop the process.
+            log.critical("%s crashed: %r; stopping the store", what, exc)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return callback
+
+
+async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
+    from bot.runner import run_bot
+
+    async with run_bot(app):
+        yield
+
+
+def create_app(settings: Settings, *, with_bot: bool = True) -> web.Application:
+    from webapp import setup_webapp
+
+    app = web.Application(client_max_size=2 * 1024 * 1024)
+    app[keys.SETTINGS] = settings
+    app[keys.TELEGRAM] = keys.TelegramStatus()
+    app[keys.INIT_DATA_TOKEN] = (
+        settings.bot_token.get_secret_value() if settings.bot_token else local_bot_token(settings.data_dir)
+    )
+    app.cleanup_ctx.append(_servers_ctx)
+    app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(_redis_ctx)
+    app.cleanup_ctx.append(_worker_ctx)
+    if with_bot:
+        app.cleanup_ctx.append(_bot_ctx)
+    setup_webapp(app)
+    return app

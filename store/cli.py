@@ -1,0 +1,159 @@
+"""`amazing-store`: run the store, the worker alone, migrations, demo data and admin commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from store.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("amazing_store")
+
+Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def _local_link(settings: Settings, token: str) -> str:
+    from urllib.parse import quote
+
+    from store.telegram_auth import demo_init_data
+
+    host = "127.0.0.1" if settings.web_host in ("0.0.0.0", "::", "") else settings.web_host  # noqa: S104
+    theme = '{"bg_color":"#ffffff","text_color":"#000000","button_color":"#2481cc","button_text_color":"#ffffff"}'
+    fragment = (
+        f"tgWebAppData={quote(demo_init_data(token), safe='')}&tgWebAppVersion=8.0"
+        f"&tgWebAppPlatform=weba&tgWebAppThemeParams={quote(theme, safe='')}"
+    )
+    return f"http://{host}:{settings.web_port}/#{fragment}"
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from store import keys
+    from store.app import create_app
+
+    app = create_app(settings)
+
+    if args.seed_demo:
+        async def seed_if_empty(app: web.Application) -> None:
+            from db.repos import products
+            from store.seed import seed_demo
+
+            if await products.count(app[keys.DB]) == 0:
+                created = await seed_demo(app[keys.DB])
+                log.info("demo data seeded on the empty database: %s", created)
+
+        app.on_startup.append(seed_if_empty)
+
+    async def announce(app: web.Application) -> None:
+        log.info("store is up: http://%s:%d/ (health: /healthz)", settings.web_host, settings.web_port)
+        if settings.local_mode:
+            log.info("local mode: open the Mini App as a demo customer with this link:\n    %s",
+                     _local_link(settings, app[keys.INIT_DATA_TOKEN]))
+
+    app.on_startup.append(announce)
+    web.run_app(app, host=settings.web_host, port=settings.web_port, print=None,
+                shutdown_timeout=10, handle_signals=True)
+    return 0
+
+
+async def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from store import runtime
+    from sync.worker import build_worker
+
+    async with runtime.servers(settings) as endpoints, runtime.database(endpoints) as pool:
+        worker = build_worker(settings, endpoints.redis_url, pool)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        import signal
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        task = asyncio.create_task(worker.main())
+        await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        await worker.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return 0
+
+
+async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from store import runtime
+
+    async with runtime.servers(settings, need_redis=False) as endpoints, runtime.database(endpoints):
+        print("database is up to date")
+    return 0
+
+
+async def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from store import runtime
+    from store.seed import seed_demo
+
+    async with runtime.servers(settings, need_redis=False) as endpoints, runtime.database(endpoints) as pool:
+        created = await seed_demo(pool)
+    print("demo data: created " + ", ".join(f"{v} {k}" for k, v in created.items()))
+    return 0
+
+
+async def cmd_secrets_new_key(settings: Settings, args: argparse.Namespace) -> int:
+    from store.crypto import new_key
+
+    print(new_key())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="amazing-store", description="Amazing Store: shop, bot and sync.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the store: web server, bot and (by default) the sync worker")
+    run.add_argument("--seed-demo", action="store_true", help="fill an empty database with demo data first")
+    sub.add_parser("worker", help="run the arq worker alone")
+    sub.add_parser("migrate", help="apply pending database migrations")
+    sub.add_parser("seed-demo", help="fill the database with the demo catalog (idempotent)")
+    secrets = sub.add_parser("secrets", help="encryption keys for marketplace API keys")
+    secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True)
+    secrets_sub.add_parser("new-key", help="print a new Fernet key for SECRET_KEYS")
+    return parser
+
+
+ASYNC_COMMANDS: dict[str, Command] = {
+    "worker": cmd_worker,
+    "migrate": cmd_migrate,
+    "seed-demo": cmd_seed_demo,
+    "secrets:new-key": cmd_secrets_new_key,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"amazing-store: {exc}", file=sys.stderr)
+        return 2
+    from store.logs import setup_logging
+
+    setup_logging(settings.log_level_number)
+    if args.command == "run":
+        return cmd_run(settings, args)
+    name = args.command + (f":{args.secrets_command}" if args.command == "secrets" else "")
+    command = ASYNC_COMMANDS[name]
+    try:
+        import uvloop
+
+        return uvloop.run(command(settings, args))
+    except Exception as exc:  # the command's own errors: one line, no traceback, for a person
+        from store.logs import redact
+
+        print(f"amazing-store {args.command}: {redact(str(exc))}", file=sys.stderr)
+        log.debug("command failed", exc_info=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The arq worker: marketplace sync and other background jobs.
+
+`amazing-store run` runs it inside the store process by default; `amazing-store worker` runs it
+alone (production: one store process, one or more workers). Both build it here, from the same
+settings and the same database code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, TypedDict
+
+import asyncpg
+from arq import cron
+from arq.connections import ArqRedis, RedisSettings
+from arq.worker import Worker
+
+from store.settings import Settings
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_KEY = "amazing-store:worker:heartbeat"
+
+
+class WorkerContext(TypedDict, total=False):
+    """What every job receives in `ctx` (arq adds `redis`, `job_id`, `job_try`, ...)."""
+
+    redis: ArqRedis
+    db: asyncpg.Pool
+    settings: Settings
+    job_try: int
+
+
+async def record_heartbeat(ctx: dict[str, Any]) -> None:
+    """Cron, every minute: leave a timestamp /healthz can read to tell the worker is alive."""
+    redis: ArqRedis = ctx["redis"]
+    await redis.set(HEARTBEAT_KEY, str(int(time.time())), ex=600)
+
+
+def worker_functions() -> list[Any]:
+    return []
+
+
+def cron_jobs() -> list[Any]:
+    return [cron(record_heartbeat, second=0, run_at_startup=True, unique=True)]
+
+
+def build_worker(settings: Settings, redis_url: str, db: asyncpg.Pool, *, burst: bool = False) -> Worker:
+    async def startup(ctx: dict[str, Any]) -> None:
+        ctx["db"] = db
+        ctx["settings"] = settings
+
+    return Worker(
+        functions=worker_functions(),
+        cron_jobs=cron_jobs(),
+        redis_settings=RedisSettings.from_dsn(redis_url),
+        on_startup=startup,
+        handle_signals=False,
+        burst=burst,
+        max_jobs=20,
+        job_timeout=120,
+        keep_result=60,
+        health_check_interval=60,
+        poll_delay=0.2,
+    )

@@ -1,0 +1,122 @@
+"""The web edge: domain errors to JSON once, and Telegram initData authentication for /api/."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from typing import Any
+
+from aiogram.utils.web_app import WebAppInitData
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from db.models import User
+from store import keys
+from store.errors import Forbidden, StoreError
+from store.i18n import normalize_language, t
+from store.services import customers
+from store.telegram_auth import InitDataError, validate_init_data
+
+log = logging.getLogger(__name__)
+
+USER = web.RequestKey("user", User)
+INIT_DATA = web.RequestKey("init_data", WebAppInitData)
+PUBLIC_API = frozenset({"/api/openapi.json"})
+
+
+def error_body(code: str, message: str, fields: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    error.update(extra)
+    return {"error": error}
+
+
+def request_language(request: web.Request) -> str:
+    user = request.get(USER)
+    if user is not None and user.language:
+        return user.language
+    return normalize_language(request.headers.get("Accept-Language", "uz")[:2])
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except StoreError as exc:
+        lang = request_language(request)
+        fields = {name: t(key, lang) for name, key in exc.fields.items()} if exc.fields else None
+        body = error_body(exc.code, t(exc.message_key, lang, **exc.params), fields, **exc.details)
+        return web.json_response(body, status=exc.status)
+    except web.HTTPException as exc:
+        if not request.path.startswith("/api/") or exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "http_error")
+        return web.json_response(error_body(code, exc.reason), status=exc.status)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if not request.path.startswith("/api/"):
+            raise
+        lang = request_language(request)
+        return web.json_response(error_body("internal", t("error.internal", lang)), status=500)
+
+
+class SessionCache:
+    """Customers seen recently, keyed by their initData's hash: one upsert per Mini App session
+    rather than a write on every request. Entries are short-lived so a block takes effect fast."""
+
+    def __init__(self, ttl: float = 30.0, size: int = 10_000) -> None:
+        self.ttl, self.size = ttl, size
+        self._items: OrderedDict[str, tuple[float, User]] = OrderedDict()
+
+    def get(self, key: str) -> User | None:
+        item = self._items.get(key)
+        if item is None or item[0] < time.monotonic():
+            return None
+        return item[1]
+
+    def put(self, key: str, user: User) -> None:
+        self._items[key] = (time.monotonic() + self.ttl, user)
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
+SESSIONS = web.AppKey("sessions", SessionCache)
+
+
+def _unauthorized(request: web.Request, reason: str) -> web.Response:
+    lang = normalize_language(request.headers.get("Accept-Language", "uz")[:2])
+    return web.json_response(error_body("unauthorized", t("error.unauthorized", lang), reason=reason), status=401)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith("/api/") or request.path in PUBLIC_API:
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "tma" or not raw.strip():
+        return _unauthorized(request, "Authorization header must be 'tma <initData>'")
+    app = request.app
+    try:
+        data = validate_init_data(app[keys.INIT_DATA_TOKEN], raw.strip(),
+                                  max_age=app[keys.SETTINGS].init_data_max_age)
+    except InitDataError as exc:
+        return _unauthorized(request, str(exc))
+    sessions = app[SESSIONS]
+    user = sessions.get(data.hash)
+    if user is None:
+        tg = data.user
+        assert tg is not None
+        user = await customers.register(
+            app[keys.DB], telegram_id=tg.id, first_name=tg.first_name, last_name=tg.last_name,
+            username=tg.username, language_code=tg.language_code,
+        )
+        sessions.put(data.hash, user)
+    if user.is_active is False:
+        raise Forbidden("error.forbidden")
+    request[USER] = user
+    request[INIT_DATA] = data
+    return await handler(request)
