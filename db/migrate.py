@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,9 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return migrations
 
 
-async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
+async def migrate(
+    conn: asyncpg.Connection | PoolConnectionProxy, directory: Path = MIGRATIONS_DIR
+) -> list[str]:
     """Apply every pending migration; return the names applied (empty when up to date)."""
     migrations = load_migrations(directory)
     await conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_ID)

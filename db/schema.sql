@@ -321,3 +321,13 @@ CREATE TRIGGER update_cart_items_updated_at BEFORE UPDATE ON cart_items
     
 CREATE TRIGGER update_banners_updated_at BEFORE UPDATE ON banners 
     FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();
+
+-- =====================================================================================
+-- Additions after the owner's design. Each section names its migration, which gives the reason.
+-- =====================================================================================
+
+-- (0002) storefront
+
+-- (0003) marketplace sync
+
+-- (0004) bot

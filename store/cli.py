@@ -21,7 +21,7 @@ def _local_link(settings: Settings, token: str) -> str:
 
     from store.telegram_auth import demo_init_data
 
-    host = "127.0.0.1" if settings.web_host in ("0.0.0.0", "::", "") else settings.web_host  # noqa: S104
+    host = "127.0.0.1" if settings.web_host in ("0.0.0.0", "::", "") else settings.web_host
     theme = '{"bg_color":"#ffffff","text_color":"#000000","button_color":"#2481cc","button_text_color":"#ffffff"}'
     fragment = (
         f"tgWebAppData={quote(demo_init_data(token), safe='')}&tgWebAppVersion=8.0"

@@ -8,31 +8,24 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from store.texts import bot, common, webapp
+
 LANGUAGES = ("uz", "ru")
 DEFAULT_LANGUAGE = "uz"
 
-CATALOG: dict[str, dict[str, str]] = {
-    "store.name": {"uz": "Amazing Store", "ru": "Amazing Store"},
-    "currency": {"uz": "so'm", "ru": "сум"},
-    "bot.welcome": {
-        "uz": "Assalomu alaykum, {name}! Amazing Store do'koniga xush kelibsiz.",
-        "ru": "Здравствуйте, {name}! Добро пожаловать в Amazing Store.",
-    },
-    "bot.open_store": {"uz": "🛍 Do'konni ochish", "ru": "🛍 Открыть магазин"},
-    "bot.choose_language": {"uz": "Tilni tanlang:", "ru": "Выберите язык:"},
-    "bot.language_saved": {"uz": "Til saqlandi: o'zbekcha", "ru": "Язык сохранён: русский"},
-    "error.unauthorized": {
-        "uz": "Kirish ma'lumotlari noto'g'ri yoki eskirgan. Ilovani qayta oching.",
-        "ru": "Данные входа неверны или устарели. Откройте приложение заново.",
-    },
-    "error.forbidden": {"uz": "Hisobingiz bloklangan.", "ru": "Ваша учётная запись заблокирована."},
-    "error.not_found": {"uz": "Topilmadi.", "ru": "Не найдено."},
-    "error.internal": {
-        "uz": "Kutilmagan xatolik. Birozdan so'ng qayta urinib ko'ring.",
-        "ru": "Непредвиденная ошибка. Попробуйте ещё раз чуть позже.",
-    },
-    "error.bad_json": {"uz": "So'rov tanasi JSON emas.", "ru": "Тело запроса не является JSON."},
-}
+def _merge(*parts: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    merged: dict[str, dict[str, str]] = {}
+    for part in parts:
+        for key, entry in part.items():
+            if key in merged:
+                raise ValueError(f"translation key {key!r} is defined twice")
+            if set(entry) != set(LANGUAGES):
+                raise ValueError(f"translation key {key!r} must have exactly {LANGUAGES}")
+            merged[key] = entry
+    return merged
+
+
+CATALOG: dict[str, dict[str, str]] = _merge(common.TEXTS, webapp.TEXTS, bot.TEXTS)
 
 
 def normalize_language(code: str | None) -> str:

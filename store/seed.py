@@ -118,7 +118,8 @@ _TREE: list[tuple[str, str, str, list[tuple[str, str, list[tuple[str, str, str, 
 ]
 
 _BANNERS = [
-    ("Kuzgi chegirmalar: 30% gacha", "Осенние скидки: до 30%", "/static/img/banner-sale.svg", "category", "Elektronika"),
+    ("Kuzgi chegirmalar: 30% gacha", "Осенние скидки: до 30%", "/static/img/banner-sale.svg",
+     "category", "Elektronika"),
     ("Yangi smartfonlar", "Новые смартфоны", "/static/img/banner-phones.svg", "category", "Smartfonlar"),
     ("Rishton piyolalari", "Риштанские пиалы", "/static/img/banner-dishes.svg", "product", "DSH-PIA"),
 ]

@@ -39,11 +39,17 @@ async def record_heartbeat(ctx: dict[str, Any]) -> None:
 
 
 def worker_functions() -> list[Any]:
-    return []
+    from bot import delivery
+    from sync import jobs
+
+    return [*jobs.FUNCTIONS, *delivery.FUNCTIONS]
 
 
 def cron_jobs() -> list[Any]:
-    return [cron(record_heartbeat, second=0, run_at_startup=True, unique=True)]
+    from bot import delivery
+    from sync import jobs
+
+    return [cron(record_heartbeat, second=0, run_at_startup=True, unique=True), *jobs.CRON_JOBS, *delivery.CRON_JOBS]
 
 
 def build_worker(settings: Settings, redis_url: str, db: asyncpg.Pool, *, burst: bool = False) -> Worker:

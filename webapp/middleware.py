@@ -36,7 +36,7 @@ def error_body(code: str, message: str, fields: dict[str, str] | None = None, **
 def request_language(request: web.Request) -> str:
     user = request.get(USER)
     if user is not None and user.language:
-        return user.language
+        return str(user.language)
     return normalize_language(request.headers.get("Accept-Language", "uz")[:2])
 
 

@@ -1,0 +1,43 @@
+"""What happened, told to the background: after a transaction commits, the service that made the
+change calls one of these, and the work (notifications, marketplace stock pushes) runs as arq jobs,
+never inside the request that caused it.
+
+Job ids make the enqueue idempotent; the stock push is debounced per product (a burst of sales in
+the same second makes one push).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from arq.connections import ArqRedis
+
+log = logging.getLogger(__name__)
+
+STOCK_DEBOUNCE_SECONDS = 1.0
+
+# Job names, implemented in bot.delivery (notifications) and sync.jobs (marketplace pushes).
+JOB_ORDER_CREATED = "notify_order_created"
+JOB_ORDER_STATUS = "notify_order_status"
+JOB_PROPAGATE_STOCK = "propagate_stock"
+
+
+async def order_created(redis: ArqRedis, order_id: int) -> None:
+    """A new order (any source): the customer (if known) and the admins hear of it."""
+    await redis.enqueue_job(JOB_ORDER_CREATED, order_id, _job_id=f"order-created:{order_id}")
+
+
+async def order_status_changed(redis: ArqRedis, order_id: int, old: str, new: str) -> None:
+    await redis.enqueue_job(JOB_ORDER_STATUS, order_id, old, new, _job_id=f"order-status:{order_id}:{new}")
+
+
+async def stock_changed(redis: ArqRedis, product_ids: Iterable[int]) -> None:
+    """Master stock moved: push it to every other active marketplace mapping, debounced."""
+    for product_id in sorted(set(product_ids)):
+        job = await redis.enqueue_job(
+            JOB_PROPAGATE_STOCK, product_id,
+            _job_id=f"propagate-stock:{product_id}", _defer_by=STOCK_DEBOUNCE_SECONDS,
+        )
+        if job is None:
+            log.debug("stock push for product %s already queued (debounced)", product_id)

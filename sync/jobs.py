@@ -1,0 +1,8 @@
+"""Marketplace sync jobs run by the arq worker (registered in sync.worker)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+FUNCTIONS: list[Any] = []
+CRON_JOBS: list[Any] = []
