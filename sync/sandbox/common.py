@@ -296,18 +296,20 @@ class LimitDecision:
     reset_after: float  # seconds until the bucket is full again
     daily_limit: int | None = None
     daily_remaining: int | None = None
+    retry_floor: int = 1  # injected faults may ask for 0
 
     @property
     def retry_after_header(self) -> str:
-        """Whole seconds, at least 1 (HTTP ``Retry-After`` is delta-seconds)."""
-        return str(max(1, math.ceil(self.retry_after)))
+        """Whole seconds, rounded up, at least ``retry_floor`` (HTTP ``Retry-After`` is delta-seconds)."""
+        return str(max(self.retry_floor, math.ceil(self.retry_after)))
 
 
 class RateLimiter:
     """Token buckets per (identity, group) plus an optional daily quota per identity."""
 
-    def __init__(self, defaults: Mapping[str, LimitSpec], clock: Callable[[], float],
-                 wall: Callable[[], float]) -> None:
+    def __init__(
+        self, defaults: Mapping[str, LimitSpec], clock: Callable[[], float], wall: Callable[[], float]
+    ) -> None:
         self.defaults = dict(defaults)
         self._clock = clock
         self._wall = wall
@@ -393,20 +395,44 @@ class RateLimiter:
             used = self._daily_used(identity)
             daily_remaining = max(0, daily_limit - used)
             if self.enabled and used + cost > daily_limit:
-                return LimitDecision(group, False, spec, bucket.remaining(now), self._seconds_to_midnight(),
-                                     bucket.until_full(now), daily_limit, daily_remaining)
+                return LimitDecision(
+                    group,
+                    False,
+                    spec,
+                    bucket.remaining(now),
+                    self._seconds_to_midnight(),
+                    bucket.until_full(now),
+                    daily_limit,
+                    daily_remaining,
+                )
         if not self.enabled:
             return LimitDecision(group, True, spec, spec.burst, 0.0, 0.0, daily_limit, daily_remaining)
         wait = bucket.try_take(now, cost)
         if wait > 0:
-            return LimitDecision(group, False, spec, bucket.remaining(now), wait, bucket.until_full(now),
-                                 daily_limit, daily_remaining)
+            return LimitDecision(
+                group,
+                False,
+                spec,
+                bucket.remaining(now),
+                wait,
+                bucket.until_full(now),
+                daily_limit,
+                daily_remaining,
+            )
         if daily_limit is not None:
             used = self._daily_used(identity) + int(cost)
             self._daily[identity] = (self._day(), used)
             daily_remaining = max(0, daily_limit - used)
-        return LimitDecision(group, True, spec, bucket.remaining(now), 0.0, bucket.until_full(now),
-                             daily_limit, daily_remaining)
+        return LimitDecision(
+            group,
+            True,
+            spec,
+            bucket.remaining(now),
+            0.0,
+            bucket.until_full(now),
+            daily_limit,
+            daily_remaining,
+        )
 
     def charge(self, identity: str, group: str, cost: float) -> None:
         """Extra cost after the fact (WB: a 4XX counts as 10 requests)."""
@@ -423,8 +449,16 @@ class RateLimiter:
             daily_remaining = max(0, self.daily_quota - self._daily_used(identity))
         if not self.enabled:
             return LimitDecision(group, True, spec, spec.burst, 0.0, 0.0, self.daily_quota, daily_remaining)
-        return LimitDecision(group, True, spec, bucket.remaining(now), 0.0, bucket.until_full(now),
-                             self.daily_quota, daily_remaining)
+        return LimitDecision(
+            group,
+            True,
+            spec,
+            bucket.remaining(now),
+            0.0,
+            bucket.until_full(now),
+            self.daily_quota,
+            daily_remaining,
+        )
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -523,9 +557,16 @@ class FaultRule:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "mode": self.mode, "count": self.count, "path": self.path, "method": self.method,
-            "retry_after": self.retry_after, "delay": self.delay, "status": self.status,
-            "body": self.body, "apply": self.applies_request, "served": self.served,
+            "mode": self.mode,
+            "count": self.count,
+            "path": self.path,
+            "method": self.method,
+            "retry_after": self.retry_after,
+            "delay": self.delay,
+            "status": self.status,
+            "body": self.body,
+            "apply": self.applies_request,
+            "served": self.served,
         }
 
 
@@ -588,10 +629,20 @@ class CallRecord:
 
     def to_json(self, include_body: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "seq": self.seq, "at": self.at, "method": self.method, "path": self.path,
-            "endpoint": self.endpoint, "query": self.query, "identity": self.identity,
-            "status": self.status, "items": self.items, "ignored": self.ignored,
-            "changed": self.changed, "fault": self.fault, "limited": self.limited, "note": self.note,
+            "seq": self.seq,
+            "at": self.at,
+            "method": self.method,
+            "path": self.path,
+            "endpoint": self.endpoint,
+            "query": self.query,
+            "identity": self.identity,
+            "status": self.status,
+            "items": self.items,
+            "ignored": self.ignored,
+            "changed": self.changed,
+            "fault": self.fault,
+            "limited": self.limited,
+            "note": self.note,
             "duration_ms": round(self.duration_ms, 3),
         }
         if include_body:
@@ -834,26 +885,33 @@ def endpoint_of(request: web.Request) -> str:
 
 def _garbage_response(kind: str) -> web.Response:
     if kind == "html":
-        return web.Response(status=200, text="<html><body><h1>Service temporarily unavailable</h1></body></html>",
-                            content_type="text/html")
+        return web.Response(
+            status=200,
+            text="<html><body><h1>Service temporarily unavailable</h1></body></html>",
+            content_type="text/html",
+        )
     if kind == "shape":
         return web.json_response({"status": "ok", "items": "not-a-list", "data": [None, 1, "x"]})
     if kind == "empty":
         return web.Response(status=200, body=b"", content_type="application/json")
-    return web.Response(status=200, text='{"result": [{"id": 1, "name": "tru', content_type="application/json")
+    return web.Response(
+        status=200, text='{"result": [{"id": 1, "name": "tru', content_type="application/json"
+    )
 
 
 def _gateway_page(status: int) -> web.Response:
     reason = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}[status]
-    html = f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n<center><h1>{status} {reason}" \
-           "</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    html = (
+        f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n<center><h1>{status} {reason}"
+        "</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    )
     return web.Response(status=status, text=html, content_type="text/html")
 
 
 def _fault_response(state: SandboxState, rule: FaultRule) -> web.Response:
     if rule.mode == "429":
         spec = next(iter(state.limit_defaults.values()))
-        decision = LimitDecision("fault", False, spec, 0, rule.retry_after, rule.retry_after)
+        decision = LimitDecision("fault", False, spec, 0, rule.retry_after, rule.retry_after, retry_floor=0)
         return state.rate_limited_response(decision)
     if rule.mode == "garbage":
         return _garbage_response(rule.body)
@@ -862,8 +920,9 @@ def _fault_response(state: SandboxState, rule: FaultRule) -> web.Response:
     return _gateway_page(rule.status)
 
 
-async def _serve(state: SandboxState, request: web.Request, handler: Handler,
-                 record: CallRecord) -> web.StreamResponse:
+async def _serve(
+    state: SandboxState, request: web.Request, handler: Handler, record: CallRecord
+) -> web.StreamResponse:
     state.before_request()
     rule = state.faults.take(request.method, request.path)
     if rule is not None:
@@ -913,6 +972,10 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await _serve(state, request, handler, record)
     except web.HTTPException as exc:  # router 404/405 and the like
         record.status = exc.status
+        raise
+    except asyncio.CancelledError:  # the client went away and the server cancelled the handler
+        record.status = 499
+        record.note = "client disconnected before the answer"
         raise
     except Exception:
         record.status = 500
@@ -1022,8 +1085,12 @@ def _limits_set(state: SandboxState, _request: web.Request, body: Any) -> Any:
     if "daily_quota" in body:
         daily = None if body["daily_quota"] is None else control_int(body["daily_quota"], "daily_quota")
     enabled = body.get("enabled")
-    return state.configure_limits(enabled=None if enabled is None else bool(enabled), scale=scale_value,
-                                  groups=groups, daily_quota=daily)
+    return state.configure_limits(
+        enabled=None if enabled is None else bool(enabled),
+        scale=scale_value,
+        groups=groups,
+        daily_quota=daily,
+    )
 
 
 def _config_get(state: SandboxState, _request: web.Request, _body: Any) -> Any:
