@@ -1,0 +1,1 @@
+"""One adapter per marketplace behind one small interface (sync.adapters.base.MarketplaceAdapter)."""

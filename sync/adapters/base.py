@@ -1,0 +1,116 @@
+"""The interface every marketplace adapter speaks, in our terms.
+
+An adapter knows one marketplace's API exactly (hosts, paths, auth headers, field names, batch sizes,
+rate limits) and nothing about our database: the sync service gives it what to push and gets back
+per-item results and normalised orders. Money is Decimal in so'm; our order statuses are
+pending, confirmed, shipped, delivered, cancelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+# Marketplace-side identifiers of one mapped product, by marketplace:
+#   uzum:        {"shop_id", "product_id", "sku_id", "barcode", "seller_sku"}
+#   wildberries: {"nm_id", "chrt_id", "vendor_code", "barcodes"}
+#   ozon:        {"offer_id", "product_id", "sku"}
+MarketplaceKeys = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One marketplace account: where to call, the decrypted secret, per-account settings
+    (uzum: shop_id; wildberries: warehouse_id; ozon: client_id, warehouse_id)."""
+
+    slug: str
+    base_url: str
+    secret: str = field(repr=False)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceUpdate:
+    ref: int  # our marketplace_products.id, echoed back in the ItemResult
+    sku: str  # our SKU, for messages a person reads
+    keys: MarketplaceKeys
+    price: Decimal  # full price, so'm
+    sale_price: Decimal | None  # what the buyer pays when on sale
+
+
+@dataclass(frozen=True, slots=True)
+class StockUpdate:
+    ref: int
+    sku: str
+    keys: MarketplaceKeys
+    quantity: int  # absolute value: a retry is idempotent
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    ref: int
+    ok: bool
+    error: str | None = None  # what the marketplace said, for sync_logs.error_message
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    items: Sequence[ItemResult]
+    calls: int  # HTTP requests made, including retries
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteOrderLine:
+    line_id: str
+    seller_sku: str | None  # the seller's own code (our SKU when mapped by SKU)
+    keys: MarketplaceKeys  # marketplace ids of the item (sku_id / nm_id+chrt_id / offer_id+sku ...)
+    name: str
+    quantity: int
+    price: Decimal  # per unit, so'm
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteOrder:
+    marketplace_order_id: str
+    status: str  # ours: pending, confirmed, shipped, delivered, cancelled
+    raw_status: str  # the marketplace's own
+    created_at: datetime  # UTC, naive
+    lines: Sequence[RemoteOrderLine]
+    customer_name: str | None = None
+    customer_phone: str | None = None
+    delivery_address: str | None = None
+    is_return: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogItem:
+    seller_sku: str | None  # sellerItemCode / vendorCode / offer_id
+    barcodes: Sequence[str]
+    keys: MarketplaceKeys
+    name: str | None = None
+
+
+class MarketplaceError(Exception):
+    """The whole call failed. `kind`: auth, rejected (a 4xx other than 429), rate_limited, server,
+    timeout, bad_response. The message says what the marketplace said, never the secret."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class MarketplaceAdapter(Protocol):
+    slug: str
+
+    async def push_prices(self, items: Sequence[PriceUpdate]) -> PushResult: ...
+
+    async def push_stocks(self, items: Sequence[StockUpdate]) -> PushResult: ...
+
+    async def fetch_orders(self, since: datetime) -> Sequence[RemoteOrder]:
+        """Orders created or changed since `since` (UTC), with their current status."""
+        ...
+
+    async def list_catalog(self) -> Sequence[CatalogItem]: ...
