@@ -29,6 +29,7 @@ test: $(STAMP) lint browser
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
+	@bash scripts/ensure-wrk.sh
 	$(BIN)/python -m bench
 
 clean:

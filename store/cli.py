@@ -56,8 +56,10 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
                      _local_link(settings, app[keys.INIT_DATA_TOKEN]))
 
     app.on_startup.append(announce)
+    import uvloop
+
     web.run_app(app, host=settings.web_host, port=settings.web_port, print=None,
-                shutdown_timeout=10, handle_signals=True)
+                shutdown_timeout=10, handle_signals=True, loop=uvloop.new_event_loop())
     return 0
 
 

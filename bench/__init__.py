@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): how fast the store serves, sells and syncs, against the machine's ceiling."""

@@ -1,0 +1,74 @@
+"""Processes the benchmarks run: the store under test, the ceiling server, and helpers to wait for them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import psutil
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def wait_http(url: str, timeout: float = 120, proc: subprocess.Popen[bytes] | None = None) -> float:
+    """Seconds until `url` answers 200."""
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() - started < timeout:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return time.monotonic() - started
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.02)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout} s")
+
+
+@dataclass
+class Process:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    port: int
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def rss_mb(self) -> float:
+        return float(psutil.Process(self.proc.pid).memory_info().rss) / 2**20
+
+    def cpu_percent(self) -> float:
+        return float(psutil.Process(self.proc.pid).cpu_percent())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start(args: list[str], log: Path, port: int, env: dict[str, str] | None = None) -> Process:
+    environ = {**os.environ, **(env or {})}
+    log.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([sys.executable, *args], env=environ, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT)
+    return Process(proc, log, port)
