@@ -62,7 +62,8 @@ async def load(pool: asyncpg.Pool, *, products: int = PRODUCTS, orders: int = OR
         mp_ids = []
         for mid, (name, slug) in enumerate(MARKETPLACES, start=1):
             await conn.execute(
-                "INSERT INTO marketplaces (id, name, slug, api_base_url, auto_sync_enabled) VALUES ($1,$2,$3,$4,false)",
+                """INSERT INTO marketplaces (id, name, slug, api_base_url, auto_sync_enabled)
+                   VALUES ($1, $2, $3, $4, false)""",
                 mid, name, slug, urls.get(slug))
             mp_ids.append(mid)
         mappings = [(pid, mid, f"BN-{pid:05d}", str(mid * 1_000_000 + pid))
