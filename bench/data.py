@@ -72,7 +72,8 @@ async def load(pool: asyncpg.Pool, *, products: int = PRODUCTS, orders: int = OR
             "product_id", "marketplace_id", "marketplace_sku", "marketplace_product_id"])
 
         users = [(uid, 900_000_000 + uid, f"Mijoz {uid}", "uz" if uid % 3 else "ru") for uid in range(1, USERS + 1)]
-        await conn.copy_records_to_table("users", records=users, columns=["id", "telegram_id", "first_name", "language"])
+        await conn.copy_records_to_table("users", records=users,
+                                         columns=["id", "telegram_id", "first_name", "language"])
 
         order_rows, item_rows = [], []
         sources = ["app", "app", "uzum", "wildberries", "ozon"]
