@@ -98,6 +98,8 @@ class Marketplace(_Row):
     auto_sync_enabled: bool
     sync_interval_minutes: int
     last_sync_at: datetime | None
+    # (0003) not secret per-account values: uzum shop_id, wildberries/ozon warehouse_id, ozon client_id
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,10 @@ class MarketplaceProduct(_Row):
     marketplace_stock: int | None
     last_stock_sync_at: datetime | None
     is_active: bool
+    # (0003) the marketplace's ids of the item (sync.adapters.base.MarketplaceKeys) and the full price
+    # it last accepted (marketplace_price is what the buyer pays there)
+    marketplace_keys: dict[str, Any] = dataclasses.field(default_factory=dict)
+    marketplace_full_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +191,79 @@ class SyncLog(_Row):
     error_message: str | None
     started_at: datetime
     completed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSales(_Row):
+    """Orders and revenue of one source (app, uzum, ...) over a period; revenue leaves out cancelled orders."""
+
+    source: str
+    orders: int
+    cancelled: int
+    revenue: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class ProductSales(_Row):
+    """Units and revenue of one SKU over a period (cancelled orders left out)."""
+
+    sku: str
+    name: str
+    quantity: int
+    revenue: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SyncCandidate(_Row):
+    """A mapping with what our catalog says now: one item of a price or stock push."""
+
+    id: int  # marketplace_products.id
+    product_id: int
+    marketplace_id: int
+    marketplace_sku: str
+    marketplace_keys: dict[str, Any]
+    marketplace_price: Decimal | None
+    marketplace_full_price: Decimal | None
+    marketplace_stock: int | None
+    sku: str  # ours
+    price: Decimal
+    sale_price: Decimal | None
+    stock_quantity: int
+
+    @property
+    def current_price(self) -> Decimal:
+        return self.sale_price if self.sale_price is not None else self.price
+
+
+@dataclass(frozen=True, slots=True)
+class MarketplaceOrder(_Row):
+    """An imported order's marketplace side (table marketplace_orders)."""
+
+    order_id: int
+    marketplace_id: int
+    raw_status: str
+    is_return: bool
+    stock_taken: dict[str, int]
+    stock_short: dict[str, int]
+    stock_returned_at: datetime | None
+    imported_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SyncState(_Row):
+    marketplace_id: int
+    sync_type: str
+    last_run_at: datetime | None
+    cursor_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncLogItem(_Row):
+    id: int
+    sync_log_id: int
+    marketplace_product_id: int | None
+    item_ref: str
+    message: str
 
 
 def as_dict(row: Any) -> dict[str, Any]:

@@ -327,7 +327,80 @@ CREATE TRIGGER update_banners_updated_at BEFORE UPDATE ON banners
 -- =====================================================================================
 
 -- (0002) storefront
+-- Reasons: see db/migrations/0002_storefront.sql.
+
+CREATE SEQUENCE order_number_seq;
+
+ALTER TABLE users ADD COLUMN language_chosen BOOLEAN NOT NULL DEFAULT FALSE;
+
+CREATE TABLE idempotency_keys (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    key VARCHAR(255) NOT NULL,
+    fingerprint CHAR(64) NOT NULL, -- sha256 (hex) of the normalised request body
+    order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+    created_at TIMESTAMP NOT NULL DEFAULT NOW(),
+    PRIMARY KEY (user_id, key)
+);
+
+CREATE INDEX idx_idempotency_keys_order ON idempotency_keys(order_id);
+
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
+CREATE INDEX idx_products_name_uz_trgm ON products USING gin (name_uz gin_trgm_ops);
+CREATE INDEX idx_products_name_ru_trgm ON products USING gin (name_ru gin_trgm_ops);
+CREATE INDEX idx_products_barcode ON products(barcode) WHERE barcode IS NOT NULL;
+CREATE INDEX idx_products_popular ON products(order_count DESC, id) WHERE is_active = TRUE;
+
 
 -- (0003) marketplace sync
+-- Reasons: see db/migrations/0003_marketplace_sync.sql.
+
+ALTER TABLE marketplaces ADD COLUMN settings JSONB NOT NULL DEFAULT '{}'::jsonb;
+
+ALTER TABLE marketplace_products ADD COLUMN marketplace_keys JSONB NOT NULL DEFAULT '{}'::jsonb;
+ALTER TABLE marketplace_products ADD COLUMN marketplace_full_price NUMERIC(10,2);
+
+CREATE UNIQUE INDEX uq_mp_products_marketplace_sku ON marketplace_products(marketplace_id, marketplace_sku);
+
+CREATE UNIQUE INDEX uq_orders_source_marketplace_order ON orders(source, marketplace_order_id);
+
+CREATE TABLE marketplace_orders (
+    order_id INTEGER PRIMARY KEY REFERENCES orders(id) ON DELETE CASCADE,
+    marketplace_id INTEGER NOT NULL REFERENCES marketplaces(id) ON DELETE CASCADE,
+    raw_status VARCHAR(64) NOT NULL, -- the marketplace's own status, as last seen
+    is_return BOOLEAN NOT NULL DEFAULT FALSE, -- cancelled because the buyer sent it back
+    stock_taken JSONB NOT NULL DEFAULT '{}'::jsonb, -- {"<product id>": units taken from our stock}
+    stock_short JSONB NOT NULL DEFAULT '{}'::jsonb, -- {"<product id>": units ordered but not in stock}
+    stock_returned_at TIMESTAMP, -- set when a cancellation gave stock_taken back
+    payload JSONB NOT NULL, -- the order as the marketplace reported it (normalised by the adapter)
+    imported_at TIMESTAMP NOT NULL DEFAULT NOW(),
+    status_seen_at TIMESTAMP NOT NULL DEFAULT NOW()
+);
+
+CREATE INDEX idx_marketplace_orders_marketplace ON marketplace_orders(marketplace_id);
+
+CREATE TABLE marketplace_sync_state (
+    marketplace_id INTEGER NOT NULL REFERENCES marketplaces(id) ON DELETE CASCADE,
+    sync_type VARCHAR(20) NOT NULL, -- price, stock, orders
+    last_run_at TIMESTAMP, -- start of the last whole-marketplace run
+    cursor_at TIMESTAMP, -- orders: the next import asks for orders changed since this moment
+    PRIMARY KEY (marketplace_id, sync_type)
+);
+
+CREATE TABLE sync_log_items (
+    id SERIAL PRIMARY KEY,
+    sync_log_id INTEGER NOT NULL REFERENCES sync_logs(id) ON DELETE CASCADE,
+    marketplace_product_id INTEGER REFERENCES marketplace_products(id) ON DELETE SET NULL,
+    item_ref VARCHAR(255) NOT NULL, -- our SKU, or the marketplace's order id for an order
+    message TEXT NOT NULL -- what went wrong, in the marketplace's words where it gave any
+);
+
+CREATE INDEX idx_sync_log_items_log ON sync_log_items(sync_log_id);
 
 -- (0004) bot
+
+CREATE TABLE bot_blocked_chats (
+    chat_id BIGINT PRIMARY KEY, -- the Telegram chat (for a private chat, the user's Telegram id)
+    blocked_at TIMESTAMP NOT NULL DEFAULT NOW(),
+    reason TEXT -- Telegram's description, e.g. "Forbidden: bot was blocked by the user"
+);

@@ -21,11 +21,6 @@ from db.pool import create_pool
 from store.embedded import EmbeddedPostgres, EmbeddedRedis
 from store.settings import Settings
 
-TABLES = (
-    "sync_logs, order_items, orders, favorites, cart_items, marketplace_products, marketplaces, "
-    "banners, products, categories, users"
-)
-
 
 @pytest.fixture(scope="session")
 def test_data_dir() -> Iterator[Path]:
@@ -113,8 +108,11 @@ async def session_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture
 async def pool(session_pool: asyncpg.Pool, redis_url: str) -> AsyncIterator[asyncpg.Pool]:
-    """The session pool on an empty catalog: every table truncated, Redis db flushed."""
-    await session_pool.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+    """The session pool on an empty database: every table truncated, Redis db flushed."""
+    tables = await session_pool.fetchval(
+        """SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables
+           WHERE schemaname = 'public' AND tablename <> 'schema_migrations'""")
+    await session_pool.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     redis = Redis.from_url(redis_url)
     await redis.flushdb()
     await redis.aclose()

@@ -44,3 +44,17 @@ async def refresh_snapshot(db: Executor, user_id: int, product_id: int, price: D
 
 async def clear(db: Executor, user_id: int) -> None:
     await db.execute("DELETE FROM cart_items WHERE user_id = $1", user_id)
+
+
+async def get_line(db: Executor, user_id: int, product_id: int) -> CartItem | None:
+    row = await db.fetchrow(
+        """SELECT id, user_id, product_id, quantity, price_snapshot FROM cart_items
+           WHERE user_id = $1 AND product_id = $2""",
+        user_id, product_id,
+    )
+    return CartItem.from_record(row) if row else None
+
+
+async def count_lines(db: Executor, user_id: int) -> int:
+    value: int = await db.fetchval("SELECT count(*) FROM cart_items WHERE user_id = $1", user_id)
+    return value

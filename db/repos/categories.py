@@ -55,3 +55,22 @@ async def find_by_name(db: Executor, name_uz: str, parent_id: int | None) -> Cat
 async def count(db: Executor) -> int:
     value: int = await db.fetchval("SELECT count(*) FROM categories")
     return value
+
+
+async def subtree_ids(db: Executor, category_id: int) -> list[int]:
+    """The category and every active category below it, at any depth."""
+    rows = await db.fetch(
+        """WITH RECURSIVE tree AS (
+               SELECT id FROM categories WHERE id = $1 AND is_active = TRUE
+               UNION
+               SELECT c.id FROM categories c JOIN tree ON c.parent_id = tree.id WHERE c.is_active = TRUE
+           )
+           SELECT id FROM tree ORDER BY id""",
+        category_id,
+    )
+    return [r["id"] for r in rows]
+
+
+async def list_all(db: Executor) -> list[Category]:
+    """Every category, active or not (category paths in the catalog import / export)."""
+    return Category.from_records(await db.fetch(f"SELECT {_COLUMNS} FROM categories ORDER BY id"))

@@ -114,3 +114,76 @@ async def low_stock(db: Executor, threshold: int) -> list[Product]:
         threshold,
     )
     return Product.from_records(rows)
+
+
+# ORDER BY clauses by the API's sort names; identifiers cannot be parameters, so only these exist.
+SEARCH_ORDER = {
+    "popular": "order_count DESC, view_count DESC, id",
+    "price_asc": "COALESCE(sale_price, price), id",
+    "price_desc": "COALESCE(sale_price, price) DESC, id",
+    "newest": "created_at DESC, id DESC",
+}
+
+
+async def search(
+    db: Executor, *, category_ids: list[int] | None = None, name_pattern: str | None = None,
+    code: str | None = None, on_sale: bool = False, sort: str = "popular", limit: int = 20, offset: int = 0,
+) -> tuple[list[Product], int]:
+    """Active products, one page of them and the total count.
+
+    `name_pattern` is an ILIKE pattern matched against both names (served by the trigram indexes)
+    and the SKU; `code` is matched exactly against the barcode; a product matches when any does.
+    `sort` is a key of SEARCH_ORDER.
+    """
+    where = """is_active = TRUE
+              AND ($1::int[] IS NULL OR category_id = any($1::int[]))
+              AND ($2::text IS NULL OR name_uz ILIKE $2 OR name_ru ILIKE $2 OR sku ILIKE $2 OR barcode = $3)
+              AND (NOT $4 OR sale_price IS NOT NULL AND sale_price < price)"""
+    args = (category_ids, name_pattern, code, on_sale)
+    rows = await db.fetch(
+        f"""SELECT {_COLUMNS}, count(*) OVER () AS total_count FROM products WHERE {where}
+            ORDER BY {SEARCH_ORDER[sort]} LIMIT $5 OFFSET $6""",
+        *args, limit, offset,
+    )
+    if rows:
+        total = int(rows[0]["total_count"])
+    else:  # past the last page (or nothing matches): the count still tells how many there are
+        total = 0 if offset == 0 else int(await db.fetchval(f"SELECT count(*) FROM products WHERE {where}", *args))
+    return Product.from_records(rows), total
+
+
+# --- the bot: admin edits and the CSV catalog import / export (issue #5) ---
+
+# Catalog fields an import may write; stock is not one of them (it goes through store.services.stock).
+DETAIL_COLUMNS = ("barcode", "name_uz", "name_ru", "description_uz", "description_ru", "category_id", "price",
+                  "sale_price", "image_url", "is_active")
+
+
+async def list_all(db: Executor) -> list[Product]:
+    """Every product, active or not, by SKU (the catalog export)."""
+    return Product.from_records(await db.fetch(f"SELECT {_COLUMNS} FROM products ORDER BY sku"))
+
+
+async def lock_many_by_sku(db: Executor, skus: list[str]) -> list[Product]:
+    """The products with these SKUs, FOR UPDATE in id order; needs a transaction."""
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM products WHERE sku = any($1::text[]) ORDER BY id FOR UPDATE", skus
+    )
+    return Product.from_records(rows)
+
+
+async def get_many_by_sku(db: Executor, skus: list[str]) -> list[Product]:
+    rows = await db.fetch(f"SELECT {_COLUMNS} FROM products WHERE sku = any($1::text[]) ORDER BY id", skus)
+    return Product.from_records(rows)
+
+
+async def update_details(db: Executor, product_id: int, changes: dict[str, object]) -> None:
+    """Set the given catalog fields (names from DETAIL_COLUMNS only); nothing to change is a no-op."""
+    unknown = set(changes) - set(DETAIL_COLUMNS)
+    if unknown:
+        raise ValueError(f"not catalog fields: {sorted(unknown)}")
+    if not changes:
+        return
+    names = list(changes)
+    assignments = ", ".join(f"{name} = ${index}" for index, name in enumerate(names, start=2))
+    await db.execute(f"UPDATE products SET {assignments} WHERE id = $1", product_id, *changes.values())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from db.models import SyncLog
+from db.models import SyncLog, SyncLogItem
 from db.pool import Executor
 
 _COLUMNS = (
@@ -52,3 +52,34 @@ async def latest_per_type(db: Executor) -> list[SyncLog]:
             ORDER BY marketplace_id, sync_type, started_at DESC, id DESC"""
     )
     return SyncLog.from_records(rows)
+
+
+async def find(db: Executor, log_id: int) -> SyncLog | None:
+    """One run by id (the bot's failed-sync alert)."""
+    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM sync_logs WHERE id = $1", log_id)
+    return SyncLog.from_record(row) if row else None
+
+
+# --- marketplace sync (issue #4) ---
+
+
+async def add_items(db: Executor, log_id: int, items: list[tuple[int | None, str, str]]) -> None:
+    """Record failed items of a run: (marketplace_products.id or None, our SKU / order id, message)."""
+    if not items:
+        return
+    await db.execute(
+        """INSERT INTO sync_log_items (sync_log_id, marketplace_product_id, item_ref, message)
+           SELECT $1, i.mapping_id, left(i.item_ref, 255), i.message
+           FROM unnest($2::int[], $3::text[], $4::text[]) WITH ORDINALITY AS i(mapping_id, item_ref, message, n)
+           ORDER BY i.n""",
+        log_id, [i[0] for i in items], [i[1] for i in items], [i[2] for i in items],
+    )
+
+
+async def items(db: Executor, log_id: int) -> list[SyncLogItem]:
+    rows = await db.fetch(
+        """SELECT id, sync_log_id, marketplace_product_id, item_ref, message FROM sync_log_items
+           WHERE sync_log_id = $1 ORDER BY id""",
+        log_id,
+    )
+    return SyncLogItem.from_records(rows)

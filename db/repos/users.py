@@ -18,8 +18,9 @@ async def upsert_from_telegram(
 ) -> User:
     """Create the customer or refresh their Telegram profile.
 
-    `language` is only used for a new customer: an existing customer keeps the language they
-    have (their own choice, or the one derived the first time).
+    `language` (derived from Telegram's language_code) is stored for a new customer and follows
+    Telegram for an existing one, until the customer picks a language themselves
+    (`set_language` marks `language_chosen`); from then on their choice is kept.
     """
     row = await db.fetchrow(
         """
@@ -29,6 +30,7 @@ async def upsert_from_telegram(
             first_name = EXCLUDED.first_name,
             last_name = EXCLUDED.last_name,
             username = EXCLUDED.username,
+            language = CASE WHEN users.language_chosen THEN users.language ELSE EXCLUDED.language END,
             last_login_at = COALESCE(EXCLUDED.last_login_at, users.last_login_at)
         RETURNING *
         """,
@@ -49,7 +51,8 @@ async def get_by_telegram_id(db: Executor, telegram_id: int) -> User | None:
 
 
 async def set_language(db: Executor, user_id: int, language: str) -> None:
-    await db.execute("UPDATE users SET language = $2 WHERE id = $1", user_id, language)
+    """The customer's own choice: kept from now on, whatever Telegram's language_code says."""
+    await db.execute("UPDATE users SET language = $2, language_chosen = TRUE WHERE id = $1", user_id, language)
 
 
 async def set_phone(db: Executor, user_id: int, phone: str) -> None:
@@ -58,3 +61,10 @@ async def set_phone(db: Executor, user_id: int, phone: str) -> None:
 
 async def set_active(db: Executor, user_id: int, active: bool) -> None:
     await db.execute("UPDATE users SET is_active = $2 WHERE id = $1", user_id, active)
+
+
+async def lock(db: Executor, user_id: int) -> bool:
+    """Lock the customer's row (FOR NO KEY UPDATE) so that their cart writes and checkouts run one
+    at a time; False when there is no such customer. Needs a transaction."""
+    value = await db.fetchval("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE", user_id)
+    return value is not None
