@@ -2,12 +2,17 @@
 # Browser tests need Debian's chromium. Install it when missing and we can (root with apt);
 # otherwise warn loudly. With CI=true a missing browser fails the run instead of skipping.
 set -u
-if [ -x /usr/bin/chromium ]; then exit 0; fi
+# The colour emoji font is optional: without it category icons render as empty boxes in screenshots.
+want="chromium"
+[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || want="$want fonts-noto-color-emoji"
+if [ -x /usr/bin/chromium ] && [ "$want" = "chromium" ]; then exit 0; fi
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-  echo "Installing Debian chromium for the Mini App browser tests..."
+  echo "Installing Debian packages for the Mini App browser tests: $want"
   export DEBIAN_FRONTEND=noninteractive
-  if apt-get update -qq && apt-get install -y -qq chromium >/dev/null; then exit 0; fi
+  # shellcheck disable=SC2086
+  if apt-get update -qq && apt-get install -y -qq $want >/dev/null; then exit 0; fi
 fi
+if [ -x /usr/bin/chromium ]; then exit 0; fi
 if [ "${CI:-}" = "true" ]; then
   echo "ERROR: /usr/bin/chromium is missing and could not be installed; CI=true forbids skipping browser tests." >&2
   exit 1

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     free_delivery_from: Decimal = Field(default=Decimal("500000"), ge=0, alias="FREE_DELIVERY_FROM")
     low_stock_threshold: int = Field(default=5, ge=0, alias="LOW_STOCK_THRESHOLD")
     run_worker: bool = Field(default=True, alias="RUN_WORKER")
+    write_rate_limit: Annotated[tuple[int, int], NoDecode] = Field(default=(30, 10), alias="WRITE_RATE_LIMIT")
 
     @field_validator("database_url", "redis_url", "bot_token", "webapp_url", "telegram_api_url",
                      "webhook_url", "webhook_secret", mode="before")
@@ -112,6 +113,16 @@ class Settings(BaseSettings):
                         "`amazing-store secrets new-key`)"
                     ) from None
             return tuple(SecretStr(k) for k in keys)
+        return value
+
+    @field_validator("write_rate_limit", mode="before")
+    @classmethod
+    def _write_rate_limit(cls, value: object) -> object:
+        if isinstance(value, str):
+            count, sep, seconds = value.strip().partition("/")
+            if not sep or not count.isdigit() or not seconds.isdigit() or int(count) < 1 or int(seconds) < 1:
+                raise ValueError("must be COUNT/SECONDS with positive whole numbers, e.g. 30/10")
+            return (int(count), int(seconds))
         return value
 
     @field_validator("log_level", mode="before")

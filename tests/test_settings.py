@@ -51,6 +51,7 @@ def test_parsing_of_lists_and_secrets() -> None:
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL", "redis://"),
         ({"INIT_DATA_MAX_AGE": "0"}, "INIT_DATA_MAX_AGE", "greater than 0"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL", "must be one of"),
+        ({"WRITE_RATE_LIMIT": "30"}, "WRITE_RATE_LIMIT", "COUNT/SECONDS"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], name: str, says: str) -> None:

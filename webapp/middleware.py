@@ -13,16 +13,18 @@ from aiohttp.typedefs import Handler
 
 from db.models import User
 from store import keys
-from store.errors import Forbidden, StoreError
+from store.errors import Forbidden, RateLimited, StoreError
 from store.i18n import normalize_language, t
 from store.services import customers
 from store.telegram_auth import InitDataError, validate_init_data
+from webapp.ratelimit import WRITE_RATE_LIMIT, check_write
 
 log = logging.getLogger(__name__)
 
 USER = web.RequestKey("user", User)
 INIT_DATA = web.RequestKey("init_data", WebAppInitData)
 PUBLIC_API = frozenset({"/api/openapi.json"})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def error_body(code: str, message: str, fields: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
@@ -48,12 +50,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         lang = request_language(request)
         fields = {name: t(key, lang) for name, key in exc.fields.items()} if exc.fields else None
         body = error_body(exc.code, t(exc.message_key, lang, **exc.params), fields, **exc.details)
-        return web.json_response(body, status=exc.status)
+        headers = {"Retry-After": str(exc.details["retry_after"])} if isinstance(exc, RateLimited) else None
+        return web.json_response(body, status=exc.status, headers=headers)
     except web.HTTPException as exc:
         if not request.path.startswith("/api/") or exc.status < 400:
             raise
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "http_error")
-        return web.json_response(error_body(code, exc.reason), status=exc.status)
+        message = t("error.not_found", request_language(request)) if exc.status == 404 else exc.reason
+        return web.json_response(error_body(code, message), status=exc.status)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if not request.path.startswith("/api/"):
@@ -119,4 +123,6 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise Forbidden("error.forbidden")
     request[USER] = user
     request[INIT_DATA] = data
+    if request.method in WRITE_METHODS:
+        await check_write(app[keys.REDIS], user.id, app[WRITE_RATE_LIMIT])
     return await handler(request)

@@ -1,0 +1,171 @@
+"""What customers browse: the home page, categories, search, a product, their favorites."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from arq.connections import ArqRedis
+from redis.exceptions import RedisError
+
+from db.models import Banner, Category, Product
+from db.pool import Executor
+from db.repos import banners, cart, categories, favorites, products
+from store.errors import NotFound, ValidationFailed
+
+SORTS = tuple(products.SEARCH_ORDER)
+DEFAULT_SORT = "popular"
+PER_PAGE = 20
+MAX_PER_PAGE = 50
+MAX_QUERY_LENGTH = 100
+HOME_SHELF_SIZE = 10
+# A customer's repeated views of one product count once per this many seconds.
+VIEW_DEDUP_SECONDS = 3600
+# Every kind of apostrophe people type in Uzbek Latin (o'zbek, oʻzbek, o‘zbek, o`zbek).
+_APOSTROPHES = "'ʻʼ‘’`´"
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    banners: list[Banner]
+    categories: list[Category]
+    popular: list[Product]
+    on_sale: list[Product]
+
+
+@dataclass(frozen=True, slots=True)
+class ProductPage:
+    items: list[Product]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryView:
+    category: Category
+    parent: Category | None
+    children: list[Category]
+
+
+@dataclass(frozen=True, slots=True)
+class ProductView:
+    product: Product
+    category: Category | None
+    is_favorite: bool
+    in_cart: int
+
+
+async def home(db: Executor) -> Home:
+    popular, _ = await products.search(db, sort="popular", limit=HOME_SHELF_SIZE)
+    on_sale, _ = await products.search(db, on_sale=True, sort="popular", limit=HOME_SHELF_SIZE)
+    return Home(await banners.list_active(db), await categories.children(db, None), popular, on_sale)
+
+
+async def category_view(db: Executor, category_id: int) -> CategoryView:
+    category = await categories.get(db, category_id)
+    if category is None or category.is_active is False:
+        raise NotFound("error.category_not_found")
+    parent = await categories.get(db, category.parent_id) if category.parent_id is not None else None
+    return CategoryView(category, parent, await categories.children(db, category.id))
+
+
+def like_pattern(query: str) -> str:
+    """A customer's words as an ILIKE pattern: LIKE's own wildcards are taken literally, any kind of
+    apostrophe matches any other, and the words must appear in the given order."""
+    escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    for mark in _APOSTROPHES:
+        escaped = escaped.replace(mark, "_")
+    return "%" + "%".join(escaped.split()) + "%"
+
+
+def parse_search(
+    *, category: str | None, q: str | None, sort: str | None, page: str | None, per_page: str | None,
+) -> tuple[int | None, str | None, str, int, int]:
+    """Query-string parameters to (category_id, query, sort, page, per_page); 400 per field."""
+    problems: dict[str, str] = {}
+    category_id = None
+    if category not in (None, ""):
+        if not category.isdigit():
+            problems["category"] = "error.category_invalid"
+        else:
+            category_id = int(category)
+    query = " ".join((q or "").split()) or None
+    if query is not None and len(query) > MAX_QUERY_LENGTH:
+        problems["q"] = "error.query_too_long"
+    chosen_sort = sort or DEFAULT_SORT
+    if chosen_sort not in SORTS:
+        problems["sort"] = "error.sort_invalid"
+    page_number = 1
+    if page not in (None, ""):
+        if not page.isdigit() or not 1 <= int(page) <= 10_000:
+            problems["page"] = "error.page_invalid"
+        else:
+            page_number = int(page)
+    size = PER_PAGE
+    if per_page not in (None, ""):
+        if not per_page.isdigit() or not 1 <= int(per_page) <= MAX_PER_PAGE:
+            problems["per_page"] = "error.per_page_invalid"
+        else:
+            size = int(per_page)
+    if problems:
+        raise ValidationFailed("error.validation", fields=problems)
+    return category_id, query, chosen_sort, page_number, size
+
+
+async def search_products(
+    db: Executor, *, category_id: int | None = None, query: str | None = None, sort: str = DEFAULT_SORT,
+    page: int = 1, per_page: int = PER_PAGE, on_sale: bool = False,
+) -> ProductPage:
+    """Active products in a category (with its subcategories) and/or matching a query: names in both
+    languages, SKU, barcode. 404 for an unknown or switched-off category."""
+    category_ids = None
+    if category_id is not None:
+        category_ids = await categories.subtree_ids(db, category_id)
+        if not category_ids:
+            raise NotFound("error.category_not_found")
+    items, total = await products.search(
+        db, category_ids=category_ids, name_pattern=like_pattern(query) if query else None,
+        code=query, on_sale=on_sale, sort=sort, limit=per_page, offset=(page - 1) * per_page,
+    )
+    return ProductPage(items, total, page, per_page)
+
+
+async def product_view(db: Executor, redis: ArqRedis, product_id: int, user_id: int) -> ProductView:
+    """One active product for a customer; counts their view (once per VIEW_DEDUP_SECONDS, so
+    reloading the page does not inflate `view_count`)."""
+    product = await products.get(db, product_id)
+    if product is None or not product.is_active:
+        raise NotFound("error.product_not_found")
+    try:
+        first_view = await redis.set(f"viewed:{user_id}:{product_id}", b"1", nx=True, ex=VIEW_DEDUP_SECONDS)
+    except (RedisError, OSError):
+        first_view = True  # count it rather than lose it
+    if first_view:
+        await products.count_view(db, product_id)
+    category = await categories.get(db, product.category_id) if product.category_id is not None else None
+    line = await cart.get_line(db, user_id, product_id)
+    return ProductView(product, category, await favorites.contains(db, user_id, product_id),
+                       line.quantity if line else 0)
+
+
+async def favorite_products(db: Executor, user_id: int) -> list[Product]:
+    """The customer's favorites, newest first (switched-off products are left out)."""
+    ids = await favorites.product_ids(db, user_id)
+    by_id = {p.id: p for p in await products.get_many(db, ids) if p.is_active}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+async def set_favorite(db: Executor, user_id: int, product_id: int, favorite: bool) -> None:
+    """Add or remove a favorite; both are idempotent. 404 for an unknown product when adding."""
+    if favorite:
+        product = await products.get(db, product_id)
+        if product is None or not product.is_active:
+            raise NotFound("error.product_not_found")
+        await favorites.add(db, user_id, product_id)
+    else:
+        await favorites.remove(db, user_id, product_id)

@@ -1,0 +1,123 @@
+"""Order status changes, the one set of rules for the Mini App (customers) and the bot (admins).
+
+    pending -> confirmed -> shipped -> delivered
+    pending | confirmed -> cancelled   (an admin)
+    pending -> cancelled               (the customer, their own order only)
+
+Entering confirmed / delivered / cancelled stamps confirmed_at / delivered_at / cancelled_at.
+A cancellation returns the order's units to stock through `store.services.stock`. After the
+transaction commits, `events.order_status_changed` (and `events.stock_changed` for a cancellation)
+are sent. Asking for the status an order already has changes nothing (safe to run twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import asyncpg
+from arq.connections import ArqRedis
+
+from db.models import Order, OrderItem
+from db.repos import orders
+from store.errors import Conflict, NotFound, ValidationFailed
+from store.services import events, stock
+from store.services.checkout import announce, retry_transient
+
+STATUSES = ("pending", "confirmed", "shipped", "delivered", "cancelled")
+# new status -> the statuses an admin may move an order from
+_ADMIN_FROM: dict[str, frozenset[str]] = {
+    "confirmed": frozenset({"pending"}),
+    "shipped": frozenset({"confirmed"}),
+    "delivered": frozenset({"shipped"}),
+    "cancelled": frozenset({"pending", "confirmed"}),
+}
+_CUSTOMER_FROM: dict[str, frozenset[str]] = {"cancelled": frozenset({"pending"})}
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asks for the change: an admin (by Telegram id) or a customer (by users.id)."""
+
+    kind: Literal["admin", "customer"]
+    id: int
+
+    @classmethod
+    def admin(cls, telegram_id: int) -> Actor:
+        return cls("admin", telegram_id)
+
+    @classmethod
+    def customer(cls, user_id: int) -> Actor:
+        return cls("customer", user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    order: Order  # as it is after the change
+    items: list[OrderItem]
+    old: str
+    new: str
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+
+class TransitionNotAllowed(Conflict):
+    code = "status_transition_not_allowed"
+
+
+def allowed_next(order: Order, actor: Actor) -> list[str]:
+    """The statuses this actor may move the order to now (for buttons in the bot and the app)."""
+    rules = _ADMIN_FROM if actor.kind == "admin" else _CUSTOMER_FROM
+    if actor.kind == "customer" and order.user_id != actor.id:
+        return []
+    return [new for new, sources in rules.items() if order.status in sources]
+
+
+async def change_status(
+    pool: asyncpg.Pool, redis: ArqRedis, order_number_or_id: str | int, new_status: str, actor: Actor,
+) -> StatusChange:
+    """Move an order to `new_status` if the rules allow it for this actor.
+
+    Raises ValidationFailed for an unknown status, NotFound for an unknown order (and for another
+    customer's order: a customer cannot learn it exists), TransitionNotAllowed otherwise. Runs its
+    own transaction (the order row is locked first, then the products in id order).
+    """
+    if new_status not in STATUSES:
+        raise ValidationFailed("error.validation", fields={"status": "error.status_unknown"})
+
+    async def attempt() -> tuple[StatusChange, list[int]]:
+        async with pool.acquire() as conn, conn.transaction():
+            if isinstance(order_number_or_id, int):
+                order = await orders.lock(conn, order_number_or_id)
+            else:
+                order = await orders.lock_by_number(conn, order_number_or_id)
+            if order is None or (actor.kind == "customer" and order.user_id != actor.id):
+                raise NotFound("error.order_not_found")
+            old = order.status
+            items = await orders.items(conn, order.id)
+            if old == new_status:
+                return StatusChange(order, items, old, new_status), []
+            rules = _ADMIN_FROM if actor.kind == "admin" else _CUSTOMER_FROM
+            if old not in rules.get(new_status, frozenset()):
+                raise TransitionNotAllowed("error.status_transition", old=old, new=new_status)
+            returned: list[int] = []
+            if new_status == "cancelled":
+                quantities: dict[int, int] = {}
+                for item in items:
+                    if item.product_id is not None:
+                        quantities[item.product_id] = quantities.get(item.product_id, 0) + item.quantity
+                for product_id in sorted(quantities):
+                    if await stock.give_back(conn, product_id, quantities[product_id]) is not None:
+                        returned.append(product_id)
+            updated = await orders.set_status(conn, order.id, new_status)
+            return StatusChange(updated, items, old, new_status), returned
+
+    change, returned = await retry_transient(attempt, "order status change")
+    if change.changed:
+        sends = [events.order_status_changed(redis, change.order.id, change.old, change.new)]
+        if returned:
+            sends.append(events.stock_changed(redis, returned))
+        await announce(*sends)
+    return change

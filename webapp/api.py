@@ -1,0 +1,237 @@
+"""The Mini App's JSON API under /api/: thin handlers that parse, call a service, serialize.
+
+Every route here sits behind `auth_middleware` (Telegram initData) and, for writes, the per-customer
+rate limit. Errors are StoreErrors, turned into `{"error": {...}}` by `error_middleware`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from db.repos import cart, orders, users
+from store import keys
+from store.errors import NotFound, ValidationFailed
+from store.i18n import LANGUAGES
+from store.services import catalog, checkout, customers
+from store.services import orders as order_service
+from webapp import serialize
+from webapp.cache import CATALOG_CACHE
+from webapp.middleware import INIT_DATA, SESSIONS, USER
+
+MAX_ID = 2**31 - 1  # the schema's SERIAL ids are int4
+ORDERS_PER_PAGE = 20
+
+
+def _lang(request: web.Request) -> str:
+    return request[USER].language or "uz"
+
+
+def _path_id(request: web.Request, name: str) -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit() or int(raw) > MAX_ID:
+        raise NotFound("error.not_found")
+    return int(raw)
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValidationFailed("error.bad_json") from None
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, headers=headers, content_type="application/json")
+
+
+async def _cached_json(request: web.Request, build: Callable[[], Awaitable[Any]]) -> web.Response:
+    """A catalog read served from the process's catalog cache (see webapp.cache), keyed by the
+    path, the query and the customer's language; `build` runs only on a miss."""
+    key = f"{request.path_qs}|{_lang(request)}"
+
+    async def render() -> bytes:
+        return orjson.dumps(await build())
+
+    body = await request.app[CATALOG_CACHE].fetch(key, render)
+    return web.Response(body=body, content_type="application/json")
+
+
+# --- the customer ---------------------------------------------------------------------------------
+
+
+async def get_me(request: web.Request) -> web.Response:
+    db = request.app[keys.DB]
+    current = await users.get(db, request[USER].id) or request[USER]
+    return _json(serialize.user(current, cart_count=await cart.count_lines(db, current.id)))
+
+
+async def put_language(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    language = body.get("language") if isinstance(body, dict) else None
+    if language not in LANGUAGES:
+        raise ValidationFailed("error.validation", fields={"language": "error.language_invalid"})
+    db = request.app[keys.DB]
+    await customers.choose_language(db, request[USER].id, language)
+    updated = await users.get(db, request[USER].id)
+    assert updated is not None
+    # The session cache holds the customer as they were; the next request must speak the new language.
+    request.app[SESSIONS].put(request[INIT_DATA].hash, updated)
+    request[USER] = updated
+    return _json(serialize.user(updated, cart_count=await cart.count_lines(db, updated.id)))
+
+
+# --- the catalog ----------------------------------------------------------------------------------
+
+
+async def get_home(request: web.Request) -> web.Response:
+    async def build() -> Any:
+        return serialize.home(await catalog.home(request.app[keys.DB]), _lang(request))
+
+    return await _cached_json(request, build)
+
+
+async def get_category(request: web.Request) -> web.Response:
+    category_id = _path_id(request, "id")
+
+    async def build() -> Any:
+        return serialize.category_view(await catalog.category_view(request.app[keys.DB], category_id),
+                                       _lang(request))
+
+    return await _cached_json(request, build)
+
+
+async def list_products(request: web.Request) -> web.Response:
+    query = request.query
+    category_id, q, sort, page, per_page = catalog.parse_search(
+        category=query.get("category"), q=query.get("q"), sort=query.get("sort"), page=query.get("page"),
+        per_page=query.get("per_page"),
+    )
+    on_sale = query.get("on_sale") in ("1", "true")
+
+    async def build() -> Any:
+        result = await catalog.search_products(request.app[keys.DB], category_id=category_id, query=q, sort=sort,
+                                               page=page, per_page=per_page, on_sale=on_sale)
+        return serialize.product_page(result, _lang(request))
+
+    return await _cached_json(request, build)
+
+
+async def get_product(request: web.Request) -> web.Response:
+    view = await catalog.product_view(request.app[keys.DB], request.app[keys.REDIS], _path_id(request, "id"),
+                                      request[USER].id)
+    return _json(serialize.product_detail(view, _lang(request)))
+
+
+# --- favorites ------------------------------------------------------------------------------------
+
+
+async def list_favorites(request: web.Request) -> web.Response:
+    items = await catalog.favorite_products(request.app[keys.DB], request[USER].id)
+    return _json({"items": [serialize.product(p, _lang(request)) for p in items]})
+
+
+async def put_favorite(request: web.Request) -> web.Response:
+    product_id = _path_id(request, "product_id")
+    await catalog.set_favorite(request.app[keys.DB], request[USER].id, product_id, True)
+    return _json({"product_id": product_id, "is_favorite": True})
+
+
+async def delete_favorite(request: web.Request) -> web.Response:
+    product_id = _path_id(request, "product_id")
+    await catalog.set_favorite(request.app[keys.DB], request[USER].id, product_id, False)
+    return _json({"product_id": product_id, "is_favorite": False})
+
+
+# --- the cart -------------------------------------------------------------------------------------
+
+
+async def get_cart(request: web.Request) -> web.Response:
+    view = await checkout.cart_view(request.app[keys.DB], request[USER].id, request.app[keys.SETTINGS])
+    return _json(serialize.cart(view, _lang(request)))
+
+
+async def put_cart_item(request: web.Request) -> web.Response:
+    product_id = _path_id(request, "product_id")
+    body = await _json_body(request)
+    if not isinstance(body, dict) or "quantity" not in body:
+        raise ValidationFailed("error.validation", fields={"quantity": "error.field_required"})
+    quantity = checkout.parse_quantity(body["quantity"])
+    view = await checkout.set_cart_quantity(request.app[keys.DB], request[USER].id, product_id, quantity,
+                                            request.app[keys.SETTINGS], _lang(request))
+    return _json(serialize.cart(view, _lang(request)))
+
+
+# --- orders ---------------------------------------------------------------------------------------
+
+
+async def create_order(request: web.Request) -> web.Response:
+    key = checkout.check_idempotency_key(request.headers.get("Idempotency-Key"))
+    form = checkout.parse_checkout_form(await _json_body(request))
+    user = request[USER]
+    try:
+        placed = await checkout.place_order(request.app[keys.DB], request.app[keys.REDIS],
+                                            request.app[keys.SETTINGS], user, form, key)
+    except checkout.CartConflict as exc:
+        exc.details["cart"] = serialize.cart(exc.cart, _lang(request))
+        raise
+    body = serialize.order(placed.order, placed.items, _lang(request), user.id)
+    headers = {"Idempotent-Replayed": "true"} if placed.replayed else None
+    return _json(body, status=201, headers=headers)
+
+
+async def list_orders(request: web.Request) -> web.Response:
+    page_raw = request.query.get("page", "1")
+    if not page_raw.isdigit() or not 1 <= int(page_raw) <= 10_000:
+        raise ValidationFailed("error.validation", fields={"page": "error.page_invalid"})
+    page = int(page_raw)
+    db, user = request.app[keys.DB], request[USER]
+    rows = await orders.list_for_user(db, user.id, limit=ORDERS_PER_PAGE, offset=(page - 1) * ORDERS_PER_PAGE)
+    items = await orders.items_for_orders(db, [o.id for o in rows])
+    total = await orders.count_for_user(db, user.id)
+    return _json({
+        "items": [serialize.order(o, items[o.id], _lang(request), user.id) for o in rows],
+        "total": total, "page": page, "per_page": ORDERS_PER_PAGE,
+        "pages": max(1, -(-total // ORDERS_PER_PAGE)),
+    })
+
+
+async def get_order(request: web.Request) -> web.Response:
+    db, user = request.app[keys.DB], request[USER]
+    order = await orders.get_by_number(db, request.match_info["order_number"])
+    if order is None or order.user_id != user.id:
+        raise NotFound("error.order_not_found")
+    return _json(serialize.order(order, await orders.items(db, order.id), _lang(request), user.id))
+
+
+async def cancel_order(request: web.Request) -> web.Response:
+    user = request[USER]
+    change = await order_service.change_status(
+        request.app[keys.DB], request.app[keys.REDIS], request.match_info["order_number"], "cancelled",
+        order_service.Actor.customer(user.id),
+    )
+    return _json(serialize.order(change.order, change.items, _lang(request), user.id))
+
+
+def setup_api_routes(app: web.Application) -> None:
+    """Every /api/ route; the OpenAPI document (webapp.openapi) is checked against this table."""
+    router = app.router
+    router.add_get("/api/me", get_me, name="api.me")
+    router.add_put("/api/me/language", put_language, name="api.me.language")
+    router.add_get("/api/home", get_home, name="api.home")
+    router.add_get("/api/categories/{id}", get_category, name="api.category")
+    router.add_get("/api/products", list_products, name="api.products")
+    router.add_get("/api/products/{id}", get_product, name="api.product")
+    router.add_get("/api/favorites", list_favorites, name="api.favorites")
+    router.add_put("/api/favorites/{product_id}", put_favorite, name="api.favorite.put")
+    router.add_delete("/api/favorites/{product_id}", delete_favorite, name="api.favorite.delete")
+    router.add_get("/api/cart", get_cart, name="api.cart")
+    router.add_put("/api/cart/items/{product_id}", put_cart_item, name="api.cart.item")
+    router.add_post("/api/orders", create_order, name="api.orders.create")
+    router.add_get("/api/orders", list_orders, name="api.orders")
+    router.add_get("/api/orders/{order_number}", get_order, name="api.order")
+    router.add_post("/api/orders/{order_number}/cancel", cancel_order, name="api.order.cancel")

@@ -1,0 +1,97 @@
+"""An in-process cache of catalog reads (home, category pages, search), invalidated everywhere at once.
+
+Every change to what the catalog shows (stock, prices, names, activation, categories, banners) is
+followed, after its transaction commits, by `store.services.events.catalog_changed`, which publishes on
+a Redis channel. Each store process subscribes and drops its whole cache on a message, so a change is
+visible to every customer within the time it takes Redis to deliver one message. While the subscription
+is down (Redis restarting) the cache is off and every read goes to PostgreSQL: stale data is never
+served for longer than that. A TTL bounds an entry's life as a second safety net.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from store import keys
+from store.services.events import CATALOG_CHANNEL
+
+log = logging.getLogger(__name__)
+
+
+class CatalogCache:
+    def __init__(self, *, max_entries: int = 4096, ttl: float = 60.0) -> None:
+        self.max_entries, self.ttl = max_entries, ttl
+        self.enabled = False  # only while the invalidation channel is subscribed
+        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, key: str) -> bytes | None:
+        if not self.enabled:
+            return None
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            self.misses += 1
+            return None
+        self.hits += 1
+        return entry[1]
+
+    def put(self, key: str, body: bytes) -> None:
+        if not self.enabled:
+            return
+        self._entries[key] = (time.monotonic() + self.ttl, body)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def invalidate(self) -> None:
+        self._entries.clear()
+
+    async def fetch(self, key: str, build: Callable[[], Awaitable[bytes]]) -> bytes:
+        body = self.get(key)
+        if body is None:
+            body = await build()
+            self.put(key, body)
+        return body
+
+
+CATALOG_CACHE = web.AppKey("catalog_cache", CatalogCache)
+
+
+async def _listen(app: web.Application, cache: CatalogCache) -> None:
+    delay = 0.5
+    while True:
+        pubsub = app[keys.REDIS].pubsub()
+        try:
+            await pubsub.subscribe(CATALOG_CHANNEL)
+            cache.invalidate()  # whatever happened while we were not listening
+            cache.enabled, delay = True, 0.5
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    cache.invalidate()
+        except (RedisError, OSError) as exc:
+            log.warning("catalog cache off: invalidation channel lost (%s); retrying", type(exc).__name__)
+        finally:
+            cache.enabled = False
+            cache.invalidate()
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)
+
+
+async def catalog_cache_ctx(app: web.Application) -> AsyncIterator[None]:
+    cache = app[CATALOG_CACHE]
+    task = asyncio.create_task(_listen(app, cache), name="catalog-cache-invalidation")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

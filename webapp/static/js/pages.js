@@ -1,0 +1,549 @@
+// The screens. Each takes the route's params and query and returns a DOM node; data comes only
+// from the authenticated API.
+
+import { ApiError, api, newIdempotencyKey } from "./api.js";
+import {
+  emptyState, pageHeader, priceBlock, productCard, productGrid, productImage, sectionTitle, shelf, statusPill,
+  stepper, stockLabel,
+} from "./components.js";
+import {
+  cartQuantity, changeCart, loadCart, mainProgress, navigate, setCart, setCartMain, setMain, showError, state,
+} from "./ctx.js";
+import { debounce, h, icon, toast } from "./dom.js";
+import { formatDate, language, setLanguage, t } from "./i18n.js";
+import { tg } from "./tg.js";
+
+const SORTS = ["popular", "price_asc", "price_desc", "newest"];
+
+// --- shared bits ---
+
+function searchBar(value, { autofocus = false, onInput = null } = {}) {
+  const input = h("input", {
+    type: "search", class: "search-input", placeholder: t("app.search_placeholder"), value: value || "",
+    enterkeyhint: "search", autocomplete: "off", "aria-label": t("app.search"),
+  });
+  const form = h("form", { class: "search", role: "search" }, icon("search", "search-icon"), input);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    input.blur();
+    if (!onInput) navigate(`/search?q=${encodeURIComponent(input.value.trim())}`);
+    else onInput(input.value);
+  });
+  if (onInput) input.addEventListener("input", debounce(() => onInput(input.value), 300));
+  else input.addEventListener("focus", () => navigate("/search"));
+  if (autofocus) setTimeout(() => input.focus(), 50);
+  return form;
+}
+
+function languageSwitch(onChange) {
+  const make = (lang) => h("button", {
+    type: "button", class: language() === lang ? "active" : "", "data-lang": lang, "aria-pressed": String(language() === lang),
+    onclick: async () => {
+      if (language() === lang) return;
+      try {
+        state.me = await api("PUT", "/api/me/language", { language: lang });
+        setLanguage(state.me.language);
+        tg.haptic("select");
+        await loadCart();
+        onChange();
+      } catch (error) {
+        showError(error);
+      }
+    },
+  }, lang.toUpperCase());
+  return h("div", { class: "lang-switch", role: "group", "aria-label": t("app.language") }, make("uz"), make("ru"));
+}
+
+function sortChips(active, onSelect) {
+  return h("div", { class: "chips", role: "tablist" }, SORTS.map((sort) => h("button", {
+    type: "button", class: sort === active ? "chip active" : "chip", "data-sort": sort,
+    onclick: () => { if (sort !== active) { tg.haptic("select"); onSelect(sort); } },
+  }, t(`app.sort.${sort}`))));
+}
+
+// A paged product list: first page now, "load more" appends the next.
+function pagedProducts(makeQuery, first, onCartChange) {
+  const grid = productGrid(first.items, onCartChange);
+  const root = h("div", { class: "paged" }, grid);
+  let page = first.page;
+  const more = h("button", { type: "button", class: "btn ghost wide", hidden: page >= first.pages }, t("app.load_more"));
+  more.addEventListener("click", async () => {
+    more.disabled = true;
+    try {
+      const next = await api("GET", `/api/products?${makeQuery(page + 1)}`);
+      page = next.page;
+      for (const product of next.items) grid.append(productCard(product, onCartChange));
+      more.hidden = page >= next.pages;
+    } catch (error) {
+      showError(error);
+    } finally {
+      more.disabled = false;
+    }
+  });
+  root.append(more);
+  return root;
+}
+
+function bannerCarousel(banners) {
+  if (!banners.length) return null;
+  const dots = h("div", { class: "dots" }, banners.map((_, i) => h("span", { class: i === 0 ? "on" : "" })));
+  const track = h("div", { class: "carousel" }, banners.map((banner) => h("button", {
+    type: "button", class: "banner", "aria-label": banner.title || "",
+    onclick: () => {
+      if (banner.link_type === "product" && banner.link_id) navigate(`/p/${banner.link_id}`);
+      else if (banner.link_type === "category" && banner.link_id) navigate(`/c/${banner.link_id}`);
+      else if (banner.link_type === "url" && banner.link_url) tg.openLink(banner.link_url);
+    },
+  }, h("img", { src: banner.image_url, alt: "" }), banner.title ? h("span", { class: "caption" }, banner.title) : null)));
+  track.addEventListener("scroll", debounce(() => {
+    const index = Math.round(track.scrollLeft / Math.max(1, track.clientWidth));
+    [...dots.children].forEach((dot, i) => dot.classList.toggle("on", i === index));
+  }, 60), { passive: true });
+  if (banners.length > 1) {
+    const timer = setInterval(() => {
+      if (!track.isConnected) { clearInterval(timer); return; }
+      const index = Math.round(track.scrollLeft / Math.max(1, track.clientWidth));
+      track.scrollTo({ left: ((index + 1) % banners.length) * track.clientWidth, behavior: "smooth" });
+    }, 5000);
+  }
+  return h("section", { class: "banners" }, track, banners.length > 1 ? dots : null);
+}
+
+function categoryTiles(categories) {
+  return h("div", { class: "cat-grid" }, categories.map((category) => h("button", {
+    type: "button", class: "cat", "data-category": category.id, onclick: () => navigate(`/c/${category.id}`),
+  }, h("span", { class: "cat-icon" }, category.icon || "🛍"), h("span", { class: "cat-name" }, category.name))));
+}
+
+// --- home ---
+
+export async function home(params, query, rerender) {
+  const data = await api("GET", "/api/home");
+  setCartMain();
+  const refreshMain = () => setCartMain();
+  return h("div", { class: "page home" },
+    h("div", { class: "topbar" }, searchBar(""), languageSwitch(rerender)),
+    bannerCarousel(data.banners),
+    h("section", { class: "section" }, sectionTitle(t("app.categories")), categoryTiles(data.categories)),
+    data.on_sale.length ? h("section", { class: "block" },
+      sectionTitle(t("app.on_sale"), h("a", { href: "#/search?on_sale=1&sort=popular", class: "more" }, t("app.see_all"))),
+      shelf(data.on_sale, refreshMain)) : null,
+    data.popular.length ? h("section", { class: "block" },
+      sectionTitle(t("app.popular"), h("a", { href: "#/search?sort=popular", class: "more" }, t("app.see_all"))),
+      productGrid(data.popular, refreshMain)) : null,
+  );
+}
+
+// --- category ---
+
+export async function category(params, query) {
+  const id = params.id;
+  const sort = SORTS.includes(query.get("sort")) ? query.get("sort") : "popular";
+  const makeQuery = (page) => `category=${id}&sort=${sort}&page=${page}`;
+  const [view, first] = await Promise.all([api("GET", `/api/categories/${id}`), api("GET", `/api/products?${makeQuery(1)}`)]);
+  setCartMain();
+  const refreshMain = () => setCartMain();
+  return h("div", { class: "page category" },
+    pageHeader(view.category.name, view.parent ? view.parent.name : t("app.results", { count: first.total })),
+    view.children.length ? h("div", { class: "chips subcats" }, view.children.map((child) => h("button", {
+      type: "button", class: "chip", "data-category": child.id, onclick: () => navigate(`/c/${child.id}`),
+    }, child.name))) : null,
+    sortChips(sort, (next) => navigate(`/c/${id}?sort=${next}`, { replace: true })),
+    first.items.length ? pagedProducts(makeQuery, first, refreshMain) : emptyState("search", t("app.no_results")),
+  );
+}
+
+// --- search ---
+
+export async function search(params, query) {
+  let q = query.get("q") || "";
+  let sort = SORTS.includes(query.get("sort")) ? query.get("sort") : "popular";
+  const onSale = query.get("on_sale") === "1";
+  const results = h("div", { class: "results" });
+  const refreshMain = () => setCartMain();
+  let token = 0;
+
+  const run = async () => {
+    const mine = ++token;
+    const makeQuery = (page) => {
+      const parts = [`sort=${sort}`, `page=${page}`];
+      if (q) parts.push(`q=${encodeURIComponent(q)}`);
+      if (onSale) parts.push("on_sale=1");
+      return parts.join("&");
+    };
+    const hash = `/search?${makeQuery(1).replace(/&?page=1/, "")}`;
+    history.replaceState(history.state, "", "#" + hash);
+    try {
+      const first = await api("GET", `/api/products?${makeQuery(1)}`);
+      if (mine !== token) return;
+      results.replaceChildren(
+        h("p", { class: "hint count" }, t("app.results", { count: first.total })),
+        first.items.length ? pagedProducts(makeQuery, first, refreshMain) : emptyState("search", t("app.no_results")),
+      );
+    } catch (error) {
+      if (mine === token) showError(error);
+    }
+  };
+  const chips = h("div", {});
+  const drawChips = () => chips.replaceChildren(sortChips(sort, (next) => { sort = next; drawChips(); run(); }));
+  drawChips();
+  setCartMain();
+  await run();
+  return h("div", { class: "page search-page" },
+    h("div", { class: "topbar" }, searchBar(q, { autofocus: !q && !onSale, onInput: (value) => { q = value.trim(); run(); } })),
+    onSale ? pageHeader(t("app.on_sale")) : null,
+    chips,
+    results,
+  );
+}
+
+// --- product ---
+
+export async function product(params) {
+  const p = await api("GET", `/api/products/${params.id}`);
+  const max = Math.min(p.stock_quantity, 999);
+  let quantity = Math.max(1, Math.min(cartQuantity(p.id) || 1, Math.max(1, max)));
+  let favorite = p.is_favorite;
+
+  const fav = h("button", {
+    type: "button", class: favorite ? "fav on" : "fav", "aria-pressed": String(favorite),
+    "aria-label": t(favorite ? "app.favorite_remove" : "app.favorite_add"),
+  }, icon("heart"));
+  fav.addEventListener("click", async () => {
+    try {
+      const next = !favorite;
+      await api(next ? "PUT" : "DELETE", `/api/favorites/${p.id}`);
+      favorite = next;
+      fav.classList.toggle("on", favorite);
+      fav.setAttribute("aria-pressed", String(favorite));
+      fav.setAttribute("aria-label", t(favorite ? "app.favorite_remove" : "app.favorite_add"));
+      tg.haptic("light");
+    } catch (error) {
+      showError(error);
+    }
+  });
+
+  const inCartNote = h("p", { class: "hint in-cart" });
+  const addButton = h("button", { type: "button", class: "btn wide add-to-cart" });
+  const drawButtons = () => {
+    const inCart = cartQuantity(p.id);
+    inCartNote.textContent = inCart ? t("app.in_cart", { count: inCart }) : "";
+    addButton.textContent = t(inCart ? "app.update_cart" : "app.add_to_cart");
+  };
+  const qty = stepper(quantity, max, (next) => { quantity = Math.max(1, Math.min(next, max)); qty.setValue(quantity); });
+  addButton.addEventListener("click", async () => {
+    addButton.disabled = true;
+    if (await changeCart(p.id, quantity)) {
+      tg.haptic("success");
+      toast(t("app.added_to_cart"), "success");
+      drawButtons();
+      setCartMain();
+    }
+    addButton.disabled = false;
+  });
+  drawButtons();
+  setCartMain();
+
+  const soldOut = p.stock_state === "out_of_stock";
+  return h("div", { class: "page product-page" },
+    h("div", { class: "hero" },
+      productImage(p, "hero-img"),
+      p.discount_percent ? h("span", { class: "badge-sale" }, t("app.discount", { percent: p.discount_percent })) : null,
+      fav),
+    h("section", { class: "section" },
+      priceBlock(p, true),
+      h("h1", { class: "product-name" }, p.name),
+      stockLabel(p),
+      soldOut ? null : h("div", { class: "buy-row" }, h("span", { class: "label" }, t("app.quantity")), qty),
+      soldOut ? null : addButton,
+      inCartNote),
+    p.description ? h("section", { class: "section" }, h("h2", { class: "section-label" }, t("app.description")),
+      h("p", { class: "description" }, p.description)) : null,
+    h("section", { class: "section meta" },
+      h("div", { class: "row" }, h("span", {}, t("app.sku")), h("span", { class: "mono" }, p.sku)),
+      p.category ? h("button", { type: "button", class: "row link", onclick: () => navigate(`/c/${p.category.id}`) },
+        h("span", {}, t("app.categories")), h("span", {}, p.category.name, icon("chevron", "icon small"))) : null),
+  );
+}
+
+// --- favorites ---
+
+export async function favorites() {
+  const data = await api("GET", "/api/favorites");
+  setCartMain();
+  return h("div", { class: "page" },
+    pageHeader(t("app.favorites")),
+    data.items.length ? productGrid(data.items, () => setCartMain())
+      : emptyState("heart", t("app.favorites_empty"), h("a", { class: "btn", href: "#/" }, t("app.start_shopping"))),
+  );
+}
+
+// --- cart ---
+
+function cartLine(line, redraw) {
+  const p = line.product;
+  const flags = [];
+  if (line.unavailable) flags.push(h("span", { class: "flag bad" }, t("app.line_unavailable")));
+  else if (line.insufficient) flags.push(h("span", { class: "flag bad" }, t("app.line_insufficient", { count: line.available })));
+  if (line.price_changed) flags.push(h("span", { class: "flag warn" }, t("app.line_price_changed", { old: line.old_price_text })));
+  const max = Math.min(Math.max(line.available, line.quantity), 999);
+  const control = line.unavailable ? null : stepper(line.quantity, max, async (next) => {
+    if (await changeCart(p.id, Math.max(0, Math.min(next, Math.max(line.available, 0))))) redraw();
+  }, { compact: true });
+  return h("div", { class: line.unavailable || line.insufficient ? "line flagged" : "line", "data-line": p.id },
+    h("button", { type: "button", class: "thumb-link", onclick: () => navigate(`/p/${p.id}`) }, productImage(p, "thumb")),
+    h("div", { class: "line-body" },
+      h("div", { class: "line-name" }, p.name),
+      h("div", { class: "line-price" }, h("span", {}, p.price_text),
+        h("span", { class: "line-total" }, line.unavailable ? "" : line.line_total_text)),
+      flags.length ? h("div", { class: "flags" }, flags) : null,
+      h("div", { class: "line-foot" },
+        control,
+        h("button", {
+          type: "button", class: "icon-btn", "aria-label": t("app.remove"),
+          onclick: async () => { if (await changeCart(p.id, 0)) redraw(); },
+        }, icon("trash")))));
+}
+
+function summary(cart) {
+  const fee = Number(cart.delivery_fee);
+  return h("section", { class: "section summary" },
+    h("div", { class: "row" }, h("span", {}, t("app.subtotal")), h("span", {}, cart.subtotal_text)),
+    h("div", { class: "row" }, h("span", {}, t("app.delivery")),
+      h("span", { class: fee === 0 ? "free" : "" }, fee === 0 ? t("app.delivery_free") : cart.delivery_fee_text)),
+    fee > 0 ? h("p", { class: "hint" }, t("app.free_delivery_hint", { amount: cart.free_delivery_from_text })) : null,
+    h("div", { class: "row total" }, h("span", {}, t("app.total")), h("span", {}, cart.total_text)));
+}
+
+export async function cart(params, query, rerender) {
+  const data = await loadCart();
+  if (!data.lines.length) {
+    setMain(null);
+    return h("div", { class: "page" }, pageHeader(t("app.cart")),
+      emptyState("cart", t("app.cart_empty"), h("div", {}, h("p", { class: "hint" }, t("app.cart_empty_hint")),
+        h("a", { class: "btn", href: "#/" }, t("app.start_shopping")))));
+  }
+  setMain({ text: t("app.checkout", { total: data.total_text }), enabled: data.can_checkout, onClick: () => navigate("/checkout") });
+  return h("div", { class: "page cart-page" },
+    pageHeader(t("app.cart"), t("app.items_count", { count: data.item_count })),
+    h("section", { class: "section lines" }, data.lines.map((line) => cartLine(line, rerender))),
+    data.can_checkout ? null : h("p", { class: "notice bad" }, icon("alert", "icon small"), t("app.fix_cart")),
+    summary(data),
+  );
+}
+
+// --- checkout ---
+
+const PHONE = /^(?:\+?998)?[2-9]\d{8}$/;
+const KEY_STORE = "amazing-store:checkout-key";
+
+function field(name, label, input, hintText) {
+  const error = h("p", { class: "field-error", "data-error-for": name, hidden: true });
+  return h("label", { class: "field" }, h("span", { class: "field-label" }, label), input,
+    hintText ? h("span", { class: "field-hint" }, hintText) : null, error);
+}
+
+export async function checkout() {
+  const [data, me] = await Promise.all([loadCart(), api("GET", "/api/me")]);
+  state.me = me;
+  if (!data.lines.length) {
+    navigate("/cart", { replace: true });
+    return h("div");
+  }
+  const saved = (() => { try { return JSON.parse(localStorage.getItem("amazing-store:address") || "{}"); } catch { return {}; } })();
+  const inputs = {
+    customer_name: h("input", { name: "customer_name", autocomplete: "name", maxlength: "255",
+      value: [me.first_name, me.last_name].filter(Boolean).join(" ") }),
+    customer_phone: h("input", { name: "customer_phone", type: "tel", inputmode: "tel", autocomplete: "tel",
+      placeholder: "+998 90 123 45 67", maxlength: "32", value: me.phone || "" }),
+    delivery_address: h("textarea", { name: "delivery_address", rows: "2", maxlength: "500",
+      placeholder: t("app.address_placeholder"), autocomplete: "street-address" }),
+    delivery_notes: h("textarea", { name: "delivery_notes", rows: "2", maxlength: "500", placeholder: t("app.notes_placeholder") }),
+  };
+  inputs.delivery_address.value = saved.address || "";
+  const notice = h("p", { class: "notice warn", hidden: true });
+  const orderLines = (cart) => h("section", { class: "section" }, h("h2", { class: "section-label" }, t("app.your_order")),
+    cart.lines.map((line) => h("div", { class: "row small" },
+      h("span", { class: "ellipsis" }, `${line.product.name} × ${line.quantity}`), h("span", {}, line.line_total_text))));
+  const linesHolder = h("div", {}, orderLines(data));
+  const summaryHolder = h("div", {}, summary(data));
+  const form = h("form", { class: "page checkout-page", novalidate: true },
+    pageHeader(t("app.checkout_title")),
+    h("section", { class: "section form" }, h("h2", { class: "section-label" }, t("app.contact")),
+      field("customer_name", t("app.name"), inputs.customer_name),
+      field("customer_phone", t("app.phone"), inputs.customer_phone),
+      !me.phone && tg.canRequestPhone() ? h("button", {
+        type: "button", class: "link-btn share-phone",
+        onclick: async () => {
+          const phone = await tg.requestPhone();
+          if (phone) inputs.customer_phone.value = phone.startsWith("+") ? phone : `+${phone}`;
+        },
+      }, t("app.share_phone")) : null),
+    h("section", { class: "section form" }, h("h2", { class: "section-label" }, t("app.delivery")),
+      field("delivery_address", t("app.address"), inputs.delivery_address),
+      field("delivery_notes", t("app.notes"), inputs.delivery_notes)),
+    notice,
+    linesHolder,
+    summaryHolder,
+    h("p", { class: "hint center" }, t("app.payment_note")),
+  );
+
+  const showFieldErrors = (fields) => {
+    for (const el of form.querySelectorAll("[data-error-for]")) {
+      const message = fields && fields[el.dataset.errorFor];
+      el.textContent = message || "";
+      el.hidden = !message;
+      const input = inputs[el.dataset.errorFor];
+      if (input) input.classList.toggle("invalid", Boolean(message));
+    }
+  };
+  const localCheck = () => {
+    const fields = {};
+    if (inputs.customer_name.value.trim().length < 2) fields.customer_name = t("error.field_required");
+    if (!PHONE.test(inputs.customer_phone.value.replace(/[\s\-().]/g, ""))) fields.customer_phone = t("error.phone_invalid");
+    if (inputs.delivery_address.value.trim().length < 5) fields.delivery_address = t("error.field_required");
+    return fields;
+  };
+  // One key per attempt to order this cart: a retry after a lost answer must not order twice.
+  const key = () => {
+    let value = sessionStorage.getItem(KEY_STORE);
+    if (!value) { value = newIdempotencyKey(); sessionStorage.setItem(KEY_STORE, value); }
+    return value;
+  };
+  let busy = false;
+  const place = async () => {
+    if (busy) return;
+    const problems = localCheck();
+    showFieldErrors(problems);
+    if (Object.keys(problems).length) {
+      tg.haptic("error");
+      form.querySelector(".invalid")?.focus();
+      return;
+    }
+    busy = true;
+    mainProgress(true);
+    const body = Object.fromEntries(Object.entries(inputs).map(([name, input]) => [name, input.value.trim() || null]));
+    try {
+      const order = await api("POST", "/api/orders", body, { "Idempotency-Key": key() });
+      sessionStorage.removeItem(KEY_STORE);
+      try { localStorage.setItem("amazing-store:address", JSON.stringify({ address: body.delivery_address })); } catch { /* private mode */ }
+      setCart({ ...state.cart, lines: [] });
+      tg.haptic("success");
+      navigate(`/placed/${encodeURIComponent(order.order_number)}`, { replace: true });
+    } catch (error) {
+      mainProgress(false);
+      tg.haptic("error");
+      if (error instanceof ApiError && error.status === 400 && error.fields) {
+        showFieldErrors(error.fields);
+        toast(error.message, "error");
+      } else if (error instanceof ApiError && error.status === 409 && error.data.cart) {
+        sessionStorage.removeItem(KEY_STORE); // the cart changed: a new attempt, a new key
+        setCart(error.data.cart);
+        if (error.code === "price_changed") {
+          // The cart now holds today's prices; pressing the button again confirms them.
+          notice.textContent = error.message;
+          notice.hidden = false;
+          linesHolder.replaceChildren(orderLines(error.data.cart));
+          summaryHolder.replaceChildren(summary(error.data.cart));
+          setMain({ text: t("app.place_order", { total: error.data.cart.total_text }), onClick: place });
+          notice.scrollIntoView({ behavior: "smooth", block: "center" });
+        } else {
+          toast(error.message, "error");
+          navigate("/cart", { replace: true });
+        }
+      } else {
+        toast(error.message, "error");
+      }
+    } finally {
+      busy = false;
+    }
+  };
+  form.addEventListener("submit", (event) => { event.preventDefault(); place(); });
+  setMain({ text: t("app.place_order", { total: data.total_text }), onClick: place, enabled: data.can_checkout });
+  return form;
+}
+
+// --- after the order ---
+
+export async function placed(params) {
+  setMain(null);
+  const number = params.number;
+  return h("div", { class: "page placed" },
+    h("div", { class: "done-mark" }, icon("check", "done-icon")),
+    h("h1", {}, t("app.order_placed_title")),
+    h("p", { class: "sub" }, t("app.order_placed_text", { number })),
+    h("div", { class: "stack" },
+      h("a", { class: "btn wide", href: `#/orders/${encodeURIComponent(number)}` }, t("app.view_order")),
+      h("a", { class: "btn ghost wide", href: "#/" }, t("app.continue_shopping"))),
+  );
+}
+
+// --- orders ---
+
+export async function orders() {
+  setMain(null);
+  const data = await api("GET", "/api/orders");
+  if (!data.items.length) {
+    return h("div", { class: "page" }, pageHeader(t("app.my_orders")),
+      emptyState("box", t("app.orders_empty"), h("a", { class: "btn", href: "#/" }, t("app.start_shopping"))));
+  }
+  return h("div", { class: "page orders-page" },
+    pageHeader(t("app.my_orders")),
+    data.items.map((order) => h("button", {
+      type: "button", class: "section order-card", "data-order": order.order_number,
+      onclick: () => navigate(`/orders/${encodeURIComponent(order.order_number)}`),
+    },
+    h("div", { class: "row" }, h("strong", { class: "mono" }, order.order_number), statusPill(order)),
+    h("div", { class: "row hint" }, h("span", {}, formatDate(order.created_at)),
+      h("span", {}, t("app.items_count", { count: order.item_count }))),
+    h("div", { class: "thumbs" }, order.items.slice(0, 3).map((item) => h("span", { class: "ellipsis" }, item.name))),
+    h("div", { class: "row total" }, h("span", {}, t("app.total")), h("span", {}, order.total_text)))),
+  );
+}
+
+export async function order(params) {
+  setMain(null);
+  const o = await api("GET", `/api/orders/${encodeURIComponent(params.number)}`);
+  const cancel = o.can_cancel ? h("button", { type: "button", class: "btn danger wide cancel-order" }, t("app.cancel_order")) : null;
+  const root = h("div", { class: "page order-page" },
+    pageHeader(o.order_number, formatDate(o.created_at)),
+    h("section", { class: "section" },
+      h("div", { class: "row" }, h("span", {}, t("app.status")), statusPill(o)),
+      h("div", { class: "row" }, h("span", {}, t("app.payment")), h("span", {}, o.payment_status_text))),
+    h("section", { class: "section" }, h("h2", { class: "section-label" }, t("app.your_order")),
+      o.items.map((item) => h("div", { class: "row small" },
+        h("span", { class: "ellipsis" }, `${item.name} × ${item.quantity}`), h("span", {}, item.subtotal_text)))),
+    h("section", { class: "section summary" },
+      h("div", { class: "row" }, h("span", {}, t("app.subtotal")), h("span", {}, o.subtotal_text)),
+      h("div", { class: "row" }, h("span", {}, t("app.delivery")),
+        h("span", {}, Number(o.delivery_fee) === 0 ? t("app.delivery_free") : o.delivery_fee_text)),
+      h("div", { class: "row total" }, h("span", {}, t("app.total")), h("span", {}, o.total_text))),
+    h("section", { class: "section" }, h("h2", { class: "section-label" }, t("app.delivery")),
+      h("p", {}, o.customer_name, " · ", o.customer_phone),
+      h("p", { class: "hint" }, o.delivery_address || ""),
+      o.delivery_notes ? h("p", { class: "hint" }, o.delivery_notes) : null),
+    cancel,
+  );
+  if (cancel) {
+    cancel.addEventListener("click", async () => {
+      if (!(await tg.confirm(t("app.cancel_confirm")))) return;
+      cancel.disabled = true;
+      try {
+        await api("POST", `/api/orders/${encodeURIComponent(o.order_number)}/cancel`);
+        tg.haptic("success");
+        toast(t("app.order_cancelled"), "success");
+        navigate(`/orders/${encodeURIComponent(o.order_number)}`, { replace: true });
+      } catch (error) {
+        cancel.disabled = false;
+        showError(error);
+      }
+    });
+  }
+  return root;
+}
+
+export async function notFound() {
+  setMain(null);
+  return h("div", { class: "page" }, emptyState("search", t("app.not_found"),
+    h("a", { class: "btn", href: "#/" }, t("app.home"))));
+}
