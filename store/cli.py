@@ -46,6 +46,13 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             if await products.count(app[keys.DB]) == 0:
                 created = await seed_demo(app[keys.DB])
                 log.info("demo data seeded on the empty database: %s", created)
+            if settings.local_mode:
+                from store.local_marketplaces import SANDBOXES, seed_demo_marketplaces
+                from store.services.marketplace_admin import keybox_for
+
+                made = await seed_demo_marketplaces(app[keys.DB], keybox_for(settings), app[SANDBOXES])
+                if any(made.values()):
+                    log.info("demo marketplaces on the local sandboxes: %s", made)
 
         app.on_startup.append(seed_if_empty)
 
@@ -119,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     secrets = sub.add_parser("secrets", help="encryption keys for marketplace API keys")
     secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True)
     secrets_sub.add_parser("new-key", help="print a new Fernet key for SECRET_KEYS")
+    from store import marketplace_cli
+
+    marketplace_cli.add_parsers(sub, secrets_sub)
     return parser
 
 
@@ -143,8 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_level_number)
     if args.command == "run":
         return cmd_run(settings, args)
-    name = args.command + (f":{args.secrets_command}" if args.command == "secrets" else "")
-    command = ASYNC_COMMANDS[name]
+    from store import marketplace_cli
+
+    subcommand = getattr(args, f"{args.command}_command", None)
+    name = args.command + (f":{subcommand}" if subcommand else "")
+    command = {**ASYNC_COMMANDS, **marketplace_cli.COMMANDS}[name]
     try:
         import uvloop
 

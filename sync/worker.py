@@ -30,6 +30,8 @@ class WorkerContext(TypedDict, total=False):
     db: asyncpg.Pool
     settings: Settings
     job_try: int
+    sync_resources: Any  # sync.jobs.SyncResources: the sync jobs' HTTP session and rate limiter
+    bot: Any  # aiogram Bot for bot.delivery, when BOT_TOKEN is set
 
 
 async def record_heartbeat(ctx: dict[str, Any]) -> None:
@@ -53,15 +55,32 @@ def cron_jobs() -> list[Any]:
 
 
 def build_worker(settings: Settings, redis_url: str, db: asyncpg.Pool, *, burst: bool = False) -> Worker:
+    from bot import delivery
+    from sync import jobs
+
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["db"] = db
         ctx["settings"] = settings
+        # arq hands every job a copy of ctx: what jobs share must exist before the first job.
+        ctx[jobs.RESOURCES_KEY] = jobs.SyncResources()
+        if settings.bot_token is not None:
+            from bot.runner import create_bot
+
+            ctx["bot"] = create_bot(settings)  # opens no connection until the first send
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        resources = ctx.get(jobs.RESOURCES_KEY)
+        if isinstance(resources, jobs.SyncResources):
+            await resources.close()
+        await delivery.close_bot(ctx)
 
     return Worker(
         functions=worker_functions(),
         cron_jobs=cron_jobs(),
         redis_settings=RedisSettings.from_dsn(redis_url),
         on_startup=startup,
+        on_shutdown=shutdown,
+        after_job_end=jobs.after_job_end,
         handle_signals=False,
         burst=burst,
         max_jobs=20,

@@ -8,28 +8,31 @@ pending, confirmed, shipped, delivered, cancelled.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 # Marketplace-side identifiers of one mapped product, by marketplace:
 #   uzum:        {"shop_id", "product_id", "sku_id", "barcode", "seller_sku"}
 #   wildberries: {"nm_id", "chrt_id", "vendor_code", "barcodes"}
 #   ozon:        {"offer_id", "product_id", "sku"}
+# (stock pushes also read an optional "warehouse_id" key over the account's default on WB and Ozon)
 MarketplaceKeys = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Account:
     """One marketplace account: where to call, the decrypted secret, per-account settings
-    (uzum: shop_id; wildberries: warehouse_id; ozon: client_id, warehouse_id)."""
+    (uzum: shop_id [, shop_ids]; wildberries: warehouse_id [, currency_code, hosts]; ozon: client_id,
+    warehouse_id [, currency_code]; any: rate_limits {group: {requests, period, burst}})."""
 
     slug: str
     base_url: str
     secret: str = field(repr=False)
     settings: Mapping[str, Any] = field(default_factory=dict)
+    id: int | None = None  # marketplaces.id: names the account's rate-limit buckets (shared by all workers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class ItemResult:
     ref: int
     ok: bool
     error: str | None = None  # what the marketplace said, for sync_logs.error_message
+    note: str | None = None  # a remark on an ok item (e.g. WB: the buyer price differs from our sale price)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,19 @@ class RemoteOrder:
     customer_phone: str | None = None
     delivery_address: str | None = None
     is_return: bool = False
+    # the marketplace is arbitrating (Ozon arbitration, client_arbitration): keep our previous status;
+    # `status` is only what to use for an order we do not have yet
+    on_hold: bool = False
+
+
+class FetchedOrders(list[RemoteOrder]):
+    """What `fetch_orders` returns: the orders (a plain list to callers that need no more) plus
+    `skipped`, one "id: reason" per order the adapter could not read (unknown status, currency, bad
+    fields), so a run that lost orders can say so."""
+
+    def __init__(self, orders: Iterable[RemoteOrder] = (), skipped: Iterable[str] = ()) -> None:
+        super().__init__(orders)
+        self.skipped: list[str] = list(skipped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +112,8 @@ class CatalogItem:
 
 class MarketplaceError(Exception):
     """The whole call failed. `kind`: auth, rejected (a 4xx other than 429), rate_limited, server,
-    timeout, bad_response. The message says what the marketplace said, never the secret."""
+    timeout, bad_response, config (the account settings lack what the call needs). The message says
+    what the marketplace said, never the secret."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -110,7 +128,19 @@ class MarketplaceAdapter(Protocol):
     async def push_stocks(self, items: Sequence[StockUpdate]) -> PushResult: ...
 
     async def fetch_orders(self, since: datetime) -> Sequence[RemoteOrder]:
-        """Orders created or changed since `since` (UTC), with their current status."""
+        """Orders created or changed since `since` (UTC), with their current status. The adapters
+        return a FetchedOrders (a list with `skipped`)."""
         ...
 
     async def list_catalog(self) -> Sequence[CatalogItem]: ...
+
+
+@runtime_checkable
+class OrderStatusSource(Protocol):
+    """Optional: an adapter whose `fetch_orders` cannot see every status change (Wildberries: its
+    order lists carry no status) also answers for orders we already know. The sync service calls it
+    with the marketplace ids of our open orders when `isinstance(adapter, OrderStatusSource)`."""
+
+    async def fetch_order_statuses(self, ids: Sequence[str]) -> Mapping[str, tuple[str, str]]:
+        """{marketplace_order_id: (our status, the marketplace's raw status)} for the ids it knows."""
+        ...

@@ -1,0 +1,859 @@
+"""Marketplace sync, the rules in one place: pushing prices and stock, importing orders, and pushing
+one product's stock (or price) everywhere right after it changed. Called by the worker's jobs
+(`sync.jobs`) and by `amazing-store sync run`; the adapters (`sync.adapters`) know the APIs.
+
+Runs. Every run of one marketplace and one type (price, stock, orders) writes a `sync_logs` row: it
+is opened as `error` / "run did not finish" (so a killed run is never taken for a success) and
+finished with `success`, `partial` (some items failed) or `error` (the run failed), the counts and
+a short message a person can act on (which SKUs, what the marketplace said, never a secret); every
+failed item is kept in `sync_log_items`. A run that did not end in success enqueues the bot's
+`alert_sync_failure(sync_log_id)`. Runs of the same marketplace and type never overlap: each holds
+a Redis lock (`sync_lock`) that a killed process loses after LOCK_TTL seconds.
+
+Pushes are deltas: only mappings whose current price / master stock differs from what the
+marketplace last accepted (`marketplace_price` + `marketplace_full_price`, `marketplace_stock`) are
+sent, so nothing changed means no call; `full=True` sends every active mapping. Only items the
+marketplace accepted update those columns (with the values sent, not re-read ones) and their
+`last_*_sync_at`. Items are handed to the adapter in chunks of PUSH_CHUNK (a multiple of every batch
+size) and recorded per chunk, so a run stopped half-way keeps what went through and the next delta
+run continues from there.
+
+Stock semantics: we push the master stock as an absolute value (a retry is idempotent). Ozon wants
+"available, excluding reserved": our master stock already is that, because every order we know of,
+from the Mini App or imported from any marketplace, took its units when it was recorded. A marketplace
+order placed but not imported yet is the one gap; the order import runs first in a full run for that
+reason.
+
+Order import: one transaction per order. The order is inserted with ON CONFLICT (source,
+marketplace_order_id) DO NOTHING, and stock is taken only when the insert happened, in the same
+transaction, so an order fetched again, or by two workers at once, is one order with its stock taken
+once. A sale that already happened on the marketplace is never refused: when our stock is short we
+take what there is (stock never goes below zero), record the shortfall and report it. An item we
+cannot match to our catalog is recorded with its SKU snapshot and no product, and reported. Later
+statuses move forwards only (pending < confirmed < shipped < delivered); cancellation is accepted from
+any status and gives back exactly the units the import took, once. The high-water mark moves only when
+every fetched order was recorded, so a failed order is fetched again next time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import asyncpg
+from arq.connections import ArqRedis
+from redis.exceptions import LockError, RedisError
+
+from db.models import Marketplace, MarketplaceOrder, Order, Product, SyncCandidate, SyncLog
+from db.pool import Executor
+from db.repos import marketplace_orders, marketplace_products, marketplaces, orders, products, sync_logs, sync_state
+from store.crypto import KeyBox
+from store.logs import redact
+from store.services import events, stock
+from store.services.checkout import announce, normalize_uz_phone, retry_transient
+from store.services.marketplace_admin import (
+    AdapterFactory,
+    AdminError,
+    MarketplaceSpec,
+    account_for,
+    normalize_keys,
+    spec_for,
+)
+from sync.adapters.base import (
+    MarketplaceAdapter,
+    MarketplaceError,
+    OrderStatusSource,
+    PriceUpdate,
+    RemoteOrder,
+    RemoteOrderLine,
+    StockUpdate,
+)
+
+log = logging.getLogger(__name__)
+
+SYNC_TYPES = ("orders", "stock", "price")  # the order of a run of every type: orders move stock first
+STATUSES = ("pending", "confirmed", "shipped", "delivered", "cancelled")
+_FORWARD_RANK = {"pending": 0, "confirmed": 1, "shipped": 2, "delivered": 3}
+
+PUSH_CHUNK = 1000  # items per adapter call: WB batches 1000, Ozon 1000 (prices) / 100 (stocks)
+ORDER_LOOKBACK = timedelta(days=7)  # the first import of a marketplace looks this far back
+ORDER_LOOKBACK_MAX = timedelta(days=30)  # a stuck high-water mark never makes a window longer than this
+CURSOR_OVERLAP = timedelta(minutes=10)  # re-read a little before the mark: clocks differ, late orders
+DUE_SLACK = timedelta(seconds=30)  # a run that started a few seconds after a tick is due at the next
+ERROR_SUMMARY_LIMIT = 1000  # characters of sync_logs.error_message (every item is in sync_log_items)
+LOCK_TTL = 60.0  # seconds a lock outlives a killed holder
+LOCK_RENEW = 20.0
+ALERT_JOB = "alert_sync_failure"
+PLACEHOLDER_PHONE = "—"  # orders.customer_phone is NOT NULL; the marketplaces hide the buyer's phone
+_AUTH = re.compile(r"\bHTTP 40[13]\b")  # how the adapters word a refused key in per-item errors
+
+
+@dataclass(frozen=True)
+class SyncDeps:
+    """What a run needs: the database, Redis (locks, events), the keys and the adapter factory."""
+
+    pool: asyncpg.Pool
+    redis: ArqRedis
+    keybox: KeyBox
+    adapters: AdapterFactory
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# --- locks -------------------------------------------------------------------------------------
+
+
+def lock_key(slug: str, sync_type: str) -> str:
+    return f"amazing-store:sync-lock:{slug}:{sync_type}"
+
+
+@asynccontextmanager
+async def sync_lock(redis: ArqRedis, slug: str, sync_type: str, *, wait: float = 0.0) -> AsyncIterator[bool]:
+    """Hold the run lock of (marketplace, type), waiting up to `wait` seconds; yields False when it
+    is held elsewhere. The lock expires LOCK_TTL seconds after its holder stops renewing it (a killed
+    worker), so a restart can never be locked out for longer."""
+    lock = redis.lock(lock_key(slug, sync_type), timeout=LOCK_TTL, sleep=0.1, thread_local=False)
+    acquired = await lock.acquire(blocking=wait > 0, blocking_timeout=wait if wait > 0 else None)
+    if not acquired:
+        yield False
+        return
+
+    async def keep() -> None:
+        while True:
+            await asyncio.sleep(LOCK_RENEW)
+            try:
+                await lock.reacquire()
+            except (LockError, RedisError):
+                log.warning("sync lock %s could not be renewed", lock_key(slug, sync_type))
+
+    keeper = asyncio.create_task(keep())
+    try:
+        yield True
+    finally:
+        keeper.cancel()
+        await asyncio.gather(keeper, return_exceptions=True)
+        try:
+            await lock.release()
+        except (LockError, RedisError):
+            log.warning("sync lock %s had expired before the run ended", lock_key(slug, sync_type))
+
+
+# --- results and sync_logs ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Failure:
+    mapping_id: int | None
+    ref: str  # our SKU, or the marketplace's order id
+    message: str
+
+
+@dataclass
+class RunResult:
+    """What one run did; `fatal` says why the run as a whole failed."""
+
+    processed: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    fatal: str | None = None
+    notes: list[str] = field(default_factory=list)  # work left undone: makes the run partial
+    remarks: list[str] = field(default_factory=list)  # worth knowing, not a failure (kept in the message)
+    whole_failure_is_error: bool = True  # pushes: every item failing means the run failed
+
+    def status(self) -> str:
+        if self.fatal is not None:
+            return "error"
+        if self.failures and self.whole_failure_is_error and len(self.failures) >= self.processed:
+            return "error"
+        return "partial" if self.failures or self.notes else "success"
+
+    def message(self, marketplace: Marketplace | None = None) -> str | None:
+        parts: list[str] = []
+        if self.fatal:
+            parts.append(self.fatal)
+        if self.failures:
+            if marketplace is not None and not self.fatal and any(_AUTH.search(f.message) for f in self.failures):
+                parts.append(f"{marketplace.name} refused the API key: set a valid one with "
+                             f"`amazing-store marketplace set-key {marketplace.slug}`")
+            # Items that failed for the same reason are listed once (a whole batch often shares it).
+            by_reason: dict[str, list[str]] = {}
+            for failure in self.failures:
+                by_reason.setdefault(failure.message, []).append(failure.ref)
+            listed = []
+            for reason, refs in by_reason.items():
+                more = f" and {len(refs) - 5} more" if len(refs) > 5 else ""
+                listed.append(f"{', '.join(refs[:5])}{more}: {reason}")
+            parts.append(f"{len(self.failures)} of {self.processed} failed: " + "; ".join(listed))
+        parts.extend(self.notes)
+        parts.extend(self.remarks)
+        if not parts:
+            return None
+        text = redact(" | ".join(parts))
+        if len(text) > ERROR_SUMMARY_LIMIT:
+            text = text[: ERROR_SUMMARY_LIMIT - 40].rstrip() + " … (every item: sync_log_items)"
+        return text
+
+
+def describe_error(marketplace: Marketplace, exc: MarketplaceError) -> str:
+    """What a person should know and do about a failed call."""
+    hints = {
+        "auth": f"the marketplace refused the API key; set a valid one with "
+                f"`amazing-store marketplace set-key {marketplace.slug}`",
+        "rate_limited": "the marketplace's rate limit was hit; the next run retries",
+        "server": "the marketplace answered with a server error; the next run retries",
+        "timeout": "the marketplace did not answer in time; the next run retries",
+        "bad_response": "the marketplace's answer could not be read; the next run retries",
+        "rejected": "the marketplace rejected the request",
+    }
+    hint = hints.get(exc.kind, "the call failed")
+    return redact(f"{marketplace.name}: {hint} ({exc})")
+
+
+async def _alert(redis: ArqRedis, entry: SyncLog) -> None:
+    if entry.status == "success":
+        return
+    try:
+        await redis.enqueue_job(ALERT_JOB, entry.id, _job_id=f"sync-alert:{entry.id}")
+    except (RedisError, OSError):
+        log.exception("could not enqueue the alert for sync log %s", entry.id)
+
+
+Work = Callable[[MarketplaceAdapter], Awaitable[RunResult]]
+
+
+async def run_logged(
+    deps: SyncDeps, marketplace: Marketplace, sync_type: str, work: Work, *, scheduled: bool, alert: bool = True,
+) -> SyncLog:
+    """Open the sync_logs row, build the adapter, do the work, finish the row; a failing run is an
+    `error` row, never an exception (except cancellation, which leaves the row saying the run did
+    not finish). `scheduled` runs move the due time of the type; `alert` False keeps the admins
+    from hearing of a failure that is about to be retried."""
+    if scheduled:
+        await sync_state.mark_run_started(deps.pool, marketplace.id, sync_type)
+    log_id = await sync_logs.start(deps.pool, marketplace.id, sync_type)
+    try:
+        adapter = deps.adapters(account_for(marketplace, deps.keybox))
+        result = await work(adapter)
+    except AdminError as exc:
+        result = RunResult(fatal=str(exc))
+    except MarketplaceError as exc:
+        result = RunResult(fatal=describe_error(marketplace, exc))
+    except Exception as exc:  # the run's boundary: a bug or an outage is logged with its traceback and
+        # recorded as this run's error instead of leaving the row saying only "did not finish"
+        log.exception("%s %s sync failed", marketplace.slug, sync_type)
+        result = RunResult(fatal=f"internal error: {type(exc).__name__}: {exc}")
+    entry = await sync_logs.finish(
+        deps.pool, log_id, status=result.status(), items_processed=result.processed,
+        items_failed=len(result.failures), error_message=result.message(marketplace),
+    )
+    await sync_logs.add_items(deps.pool, log_id, [(f.mapping_id, f.ref, redact(f.message)) for f in result.failures])
+    if entry.status == "success":
+        await marketplaces.mark_synced(deps.pool, marketplace.id)
+    if alert:
+        await _alert(deps.redis, entry)
+    log.info("sync %s %s: %s, %d processed, %d failed", marketplace.slug, sync_type, entry.status,
+             entry.items_processed, entry.items_failed)
+    return entry
+
+
+# --- pushes ------------------------------------------------------------------------------------
+
+
+def _chunks(items: Sequence[SyncCandidate], size: int = PUSH_CHUNK) -> Iterable[Sequence[SyncCandidate]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _usable(spec: MarketplaceSpec, candidates: Sequence[SyncCandidate], result: RunResult) -> list[SyncCandidate]:
+    """Mappings whose keys the adapter can use; the others fail with what to do."""
+    usable = []
+    for candidate in candidates:
+        try:
+            normalize_keys(spec, candidate.marketplace_keys)
+        except AdminError as exc:
+            result.failures.append(Failure(candidate.id, candidate.sku, f"mapping incomplete ({exc}): map it again "
+                                           f"with `amazing-store marketplace map {spec.slug}`"))
+            continue
+        usable.append(candidate)
+    return usable
+
+
+def _split(
+    sent: Sequence[SyncCandidate], answers: Sequence[Any], result: RunResult,
+) -> list[SyncCandidate]:
+    """The candidates the marketplace accepted; the rest become failures with its words."""
+    by_ref = {answer.ref: answer for answer in answers}
+    accepted = []
+    for candidate in sent:
+        answer = by_ref.get(candidate.id)
+        if answer is None:
+            result.failures.append(Failure(candidate.id, candidate.sku, "the marketplace gave no result for it"))
+        elif answer.ok:
+            accepted.append(candidate)
+            if getattr(answer, "note", None):
+                result.remarks.append(f"{candidate.sku}: {answer.note}")
+        else:
+            result.failures.append(Failure(candidate.id, candidate.sku, answer.error or "rejected"))
+    return accepted
+
+
+async def _push(
+    deps: SyncDeps, marketplace: Marketplace, candidates: Sequence[SyncCandidate],
+    send: Callable[[Sequence[SyncCandidate]], Awaitable[Sequence[Any]]],
+    record: Callable[[list[SyncCandidate]], Awaitable[None]], deadline: float | None,
+) -> RunResult:
+    result = RunResult()
+    usable = _usable(spec_for(marketplace.slug), candidates, result)
+    result.processed = len(candidates)
+    loop = asyncio.get_running_loop()
+    done = 0
+    for chunk in _chunks(usable):
+        if deadline is not None and loop.time() > deadline:
+            result.notes.append(f"stopped at the time limit with {len(usable) - done} item(s) left; "
+                                "the next run continues with them")
+            result.processed -= len(usable) - done
+            break
+        try:
+            answers = await send(chunk)
+        except MarketplaceError as exc:
+            # The whole call failed: what earlier chunks did stays recorded, the rest waits for the next run.
+            result.fatal = describe_error(marketplace, exc)
+            left = len(usable) - done
+            result.failures.extend(Failure(c.id, c.sku, f"not sent: {exc.kind}") for c in chunk)
+            if left > len(chunk):
+                result.notes.append(f"{left - len(chunk)} more item(s) not sent")
+            break
+        await record(_split(chunk, answers, result))
+        done += len(chunk)
+    return result
+
+
+async def push_prices(
+    deps: SyncDeps, marketplace: Marketplace, adapter: MarketplaceAdapter, candidates: Sequence[SyncCandidate],
+    *, deadline: float | None = None,
+) -> RunResult:
+    """Send these mappings' prices (the full price and what the buyer pays); record what was accepted."""
+
+    async def send(chunk: Sequence[SyncCandidate]) -> Sequence[Any]:
+        pushed = await adapter.push_prices([
+            PriceUpdate(ref=c.id, sku=c.sku, keys=c.marketplace_keys, price=c.price, sale_price=c.sale_price)
+            for c in chunk
+        ])
+        return pushed.items
+
+    async def record(accepted: list[SyncCandidate]) -> None:
+        await marketplace_products.record_prices(deps.pool, [(c.id, c.current_price, c.price) for c in accepted])
+
+    return await _push(deps, marketplace, candidates, send, record, deadline)
+
+
+async def push_stocks(
+    deps: SyncDeps, marketplace: Marketplace, adapter: MarketplaceAdapter, candidates: Sequence[SyncCandidate],
+    *, deadline: float | None = None,
+) -> RunResult:
+    """Send these mappings' master stock (absolute values); record what was accepted."""
+
+    async def send(chunk: Sequence[SyncCandidate]) -> Sequence[Any]:
+        pushed = await adapter.push_stocks([
+            StockUpdate(ref=c.id, sku=c.sku, keys=c.marketplace_keys, quantity=max(0, c.stock_quantity))
+            for c in chunk
+        ])
+        return pushed.items
+
+    async def record(accepted: list[SyncCandidate]) -> None:
+        await marketplace_products.record_stocks(deps.pool, [(c.id, max(0, c.stock_quantity)) for c in accepted])
+
+    return await _push(deps, marketplace, candidates, send, record, deadline)
+
+
+# --- order import ------------------------------------------------------------------------------
+
+
+class OrderRejected(Exception):
+    """The marketplace's order cannot be recorded as it is; the message says why."""
+
+
+@dataclass
+class _Line:
+    remote: RemoteOrderLine
+    product: Product | None
+    price: Decimal
+
+
+class _Matcher:
+    """Finds our product for an order line: by the mapping's keys (most specific first), then by
+    the marketplace item key, then by the seller's code being our SKU."""
+
+    def __init__(self, spec: MarketplaceSpec) -> None:
+        self.spec = spec
+        self.by_key: dict[tuple[str, str], set[int]] = {}
+        self.by_item: dict[str, int] = {}
+        self.products: dict[int, Product] = {}
+        self.by_sku: dict[str, Product] = {}
+
+    @classmethod
+    async def load(cls, db: asyncpg.Pool, marketplace: Marketplace, spec: MarketplaceSpec) -> _Matcher:
+        matcher = cls(spec)
+        mappings = await marketplace_products.list_for_marketplace(db, marketplace.id)
+        for product in await products.get_many(db, [m.product_id for m in mappings]):
+            matcher.products[product.id] = product
+            matcher.by_sku[product.sku] = product
+        for mapping in mappings:
+            matcher.by_item[mapping.marketplace_sku] = mapping.product_id
+            for key, value in mapping.marketplace_keys.items():
+                for one in value if isinstance(value, list) else [value]:
+                    matcher.by_key.setdefault((key, str(one)), set()).add(mapping.product_id)
+        return matcher
+
+    async def find_by_codes(self, db: asyncpg.Pool, codes: Iterable[str]) -> None:
+        """Load our products whose SKU is one of these seller codes (lines of unmapped items)."""
+        wanted = sorted({c for c in codes if c and c not in self.by_sku})
+        if wanted:
+            for product in await products.get_many_by_sku(db, wanted):
+                self.products[product.id] = product
+                self.by_sku[product.sku] = product
+
+    def match(self, line: RemoteOrderLine) -> Product | None:
+        for key in self.spec.match_keys:
+            value = line.keys.get(key)
+            if value is None:
+                continue
+            ids = self.by_key.get((key, str(value)), set())
+            if len(ids) == 1:
+                return self.products.get(next(iter(ids)))
+        code = (line.seller_sku or "").strip()
+        if code and code in self.by_item:
+            return self.products.get(self.by_item[code])
+        return self.by_sku.get(code) if code else None
+
+
+def _money(value: object, what: str) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise OrderRejected(f"{what} is not a number: {str(value)[:30]!r}") from None
+    if not amount.is_finite() or amount < 0 or amount >= Decimal("100000000"):
+        raise OrderRejected(f"{what} is out of range: {amount}")
+    return amount.quantize(Decimal("0.01"))
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _line_label(spec: MarketplaceSpec, line: RemoteOrderLine) -> str:
+    keys = ", ".join(f"{k}={line.keys[k]}" for k in spec.match_keys if line.keys.get(k) is not None)
+    parts = [p for p in (line.seller_sku and f"seller code {line.seller_sku}", keys) if p]
+    return (" / ".join(parts) or f"line {line.line_id}") + (f" ({line.name[:60]})" if line.name else "")
+
+
+def _snapshot_sku(spec: MarketplaceSpec, line: RemoteOrderLine) -> str:
+    if line.seller_sku and line.seller_sku.strip():
+        return line.seller_sku.strip()[:100]
+    for key in spec.match_keys:
+        if line.keys.get(key) is not None:
+            return f"{spec.slug}:{key}={line.keys[key]}"[:100]
+    return f"{spec.slug}:line={line.line_id}"[:100]
+
+
+@dataclass
+class _Imported:
+    order: Order
+    new: bool
+    old_status: str | None = None  # set when the status moved
+    stock_moved: list[int] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _validate(remote: RemoteOrder) -> None:
+    if not remote.marketplace_order_id or len(remote.marketplace_order_id) > 255:
+        raise OrderRejected("the order has no id (or one longer than 255 characters)")
+    if not remote.lines:
+        raise OrderRejected("the order has no items")
+    for line in remote.lines:
+        if isinstance(line.quantity, bool) or not isinstance(line.quantity, int) or not 0 < line.quantity <= 100_000:
+            raise OrderRejected(f"item {line.line_id}: quantity {line.quantity!r} is not a positive whole number")
+
+
+def next_status(current: str, remote: str) -> str | None:
+    """The status an order moves to when the marketplace reports `remote`: forwards only, except
+    cancellation, which is accepted from anywhere; None for no change (also for a status that is
+    not ours, such as Ozon's arbitration, which keeps the previous one)."""
+    if remote not in STATUSES or remote == current or current == "cancelled":
+        return None
+    if remote == "cancelled":
+        return "cancelled"
+    if current not in _FORWARD_RANK or _FORWARD_RANK[remote] > _FORWARD_RANK[current]:
+        return remote
+    return None
+
+
+async def _import_one(
+    pool: asyncpg.Pool, marketplace: Marketplace, spec: MarketplaceSpec, matcher: _Matcher, remote: RemoteOrder,
+) -> _Imported:
+    """Record one marketplace order (one transaction): new -> insert + take stock; known -> status."""
+    _validate(remote)
+    lines = [_Line(line, matcher.match(line), _money(line.price, f"item {line.line_id} price"))
+             for line in remote.lines]
+    subtotal = sum((line.price * line.remote.quantity for line in lines), Decimal("0"))
+    status = remote.status if remote.status in STATUSES else "pending"
+    payload = _jsonable(remote)
+    async with pool.acquire() as conn, conn.transaction():
+        # Known orders (most of every fetch) are found first, so they use up no order number.
+        existing = await marketplace_orders.lock_order(conn, marketplace.slug, remote.marketplace_order_id)
+        if existing is not None:
+            return await _update_known(conn, existing, remote, payload)
+        order = await marketplace_orders.insert_order(
+            conn, order_number=await orders.next_order_number(conn, spec.order_prefix), source=marketplace.slug,
+            marketplace_order_id=remote.marketplace_order_id,
+            customer_name=(" ".join((remote.customer_name or "").split()))[:255] or marketplace.name,
+            customer_phone=_phone(remote.customer_phone), subtotal=subtotal, total=subtotal, status=status,
+            payment_status="unpaid", delivery_address=(remote.delivery_address or None), delivery_notes=None,
+            created_at=_naive_utc(remote.created_at),
+        )
+        if order is not None:
+            return await _record_new(conn, marketplace, spec, order, remote, lines, payload)
+        # Another worker inserted it in the meantime (its insert committed first): it is known now.
+        existing = await marketplace_orders.lock_order(conn, marketplace.slug, remote.marketplace_order_id)
+        if existing is None:
+            raise OrderRejected("the order disappeared while it was being imported")
+        return await _update_known(conn, existing, remote, payload)
+
+
+def _phone(raw: str | None) -> str:
+    if not raw or not raw.strip():
+        return PLACEHOLDER_PHONE
+    return normalize_uz_phone(raw) or raw.strip()[:20]
+
+
+async def _record_new(
+    conn: Executor, marketplace: Marketplace, spec: MarketplaceSpec, order: Order, remote: RemoteOrder,
+    lines: list[_Line], payload: dict[str, Any],
+) -> _Imported:
+    problems: list[str] = []
+    wanted: dict[int, int] = {}
+    for line in lines:
+        if line.product is None:
+            problems.append(f"item {_line_label(spec, line.remote)} is not mapped to our catalog, so no stock was "
+                            f"taken for it: map it with `amazing-store marketplace map {marketplace.slug}`")
+        else:
+            wanted[line.product.id] = wanted.get(line.product.id, 0) + line.remote.quantity
+    taken: dict[str, int] = {}
+    short: dict[str, int] = {}
+    if order.status != "cancelled" and wanted:
+        # Locked in id order, like checkout, so concurrent imports and checkouts queue instead of deadlocking.
+        for product in await products.lock_many(conn, list(wanted)):
+            units = min(wanted[product.id], max(0, product.stock_quantity))
+            if units > 0:
+                await stock.take(conn, product.id, units, sku=product.sku)
+                taken[str(product.id)] = units
+            if units < wanted[product.id]:
+                short[str(product.id)] = wanted[product.id] - units
+                problems.append(f"{product.sku}: {wanted[product.id]} ordered but only {units} in stock "
+                                f"({wanted[product.id] - units} short); the order is recorded, the stock is 0")
+            await products.add_order_count(conn, product.id, wanted[product.id])
+    await orders.add_items(conn, order.id, [
+        orders.NewOrderItem(
+            product_id=line.product.id if line.product else None,
+            product_name=((line.remote.name or "").strip() or (line.product.name_uz if line.product else "?"))[:255],
+            product_sku=line.product.sku if line.product else _snapshot_sku(spec, line.remote),
+            price=line.price, quantity=line.remote.quantity,
+        )
+        for line in lines
+    ])
+    await marketplace_orders.create(
+        conn, order_id=order.id, marketplace_id=marketplace.id, raw_status=remote.raw_status or remote.status,
+        is_return=remote.is_return, stock_taken=taken, stock_short=short, payload=payload,
+    )
+    return _Imported(order, new=True, stock_moved=sorted(int(p) for p in taken), problems=problems)
+
+
+async def _update_known(
+    conn: Executor, order: Order, remote: RemoteOrder, payload: dict[str, Any],
+) -> _Imported:
+    side = await marketplace_orders.get(conn, order.id)
+    if side is not None:
+        await marketplace_orders.note_status(conn, order.id, remote.raw_status or remote.status, remote.is_return,
+                                             payload)
+    new_status = None if remote.on_hold else next_status(order.status, remote.status)
+    return await _move(conn, order, side, new_status)
+
+
+async def _move(conn: Executor, order: Order, side: MarketplaceOrder | None, new_status: str | None) -> _Imported:
+    """Apply a status change (None: none); a cancellation gives back what the import took, once."""
+    if new_status is None:
+        return _Imported(order, new=False)
+    returned: list[int] = []
+    if new_status == "cancelled" and side is not None and side.stock_taken \
+            and await marketplace_orders.mark_stock_returned(conn, order.id):
+        for product_id, units in sorted((int(p), u) for p, u in side.stock_taken.items()):
+            if units > 0 and await stock.give_back(conn, product_id, units) is not None:
+                returned.append(product_id)
+    updated = await orders.set_status(conn, order.id, new_status)
+    return _Imported(updated, new=False, old_status=order.status, stock_moved=returned)
+
+
+async def import_orders(
+    deps: SyncDeps, marketplace: Marketplace, adapter: MarketplaceAdapter, *, since: datetime | None = None,
+) -> RunResult:
+    """Fetch the orders created or changed since the high-water mark and record each (see the module
+    docstring). Safe to run again, and at the same time as another import of the same orders."""
+    spec = spec_for(marketplace.slug)
+    started = utcnow()
+    if since is None:
+        state = await sync_state.get(deps.pool, marketplace.id, "orders")
+        since = state.cursor_at - CURSOR_OVERLAP if state and state.cursor_at else started - ORDER_LOOKBACK
+        since = max(since, started - ORDER_LOOKBACK_MAX)
+    remote_orders = await adapter.fetch_orders(since)
+    matcher = await _Matcher.load(deps.pool, marketplace, spec)
+    await matcher.find_by_codes(deps.pool, (line.seller_sku or "" for o in remote_orders for line in o.lines))
+    result = RunResult(processed=len(remote_orders), whole_failure_is_error=False)
+    unrecorded = 0
+    for remote in remote_orders:
+        ref = f"{marketplace.slug} {remote.marketplace_order_id}"[:255]
+        try:
+            imported = await retry_transient(
+                functools.partial(_import_one, deps.pool, marketplace, spec, matcher, remote), "order import")
+        except OrderRejected as exc:
+            unrecorded += 1
+            result.failures.append(Failure(None, ref, f"not recorded: {exc}"))
+            continue
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+            unrecorded += 1
+            result.failures.append(Failure(None, ref, f"not recorded, the database refused it: {exc}"))
+            continue
+        if imported.problems:
+            result.failures.append(Failure(None, ref, "; ".join(imported.problems)))
+        await _announce(deps.redis, imported)
+    for skipped in getattr(remote_orders, "skipped", []):
+        unrecorded += 1
+        result.processed += 1
+        order_id, _, reason = str(skipped).partition(":")
+        result.failures.append(Failure(None, f"{marketplace.slug} {order_id.strip()}"[:255],
+                                       f"not recorded, the marketplace's data could not be read: {reason.strip()}"))
+    if isinstance(adapter, OrderStatusSource):
+        await _refresh_statuses(deps, marketplace, adapter, result)
+    if unrecorded == 0:
+        await sync_state.move_cursor(deps.pool, marketplace.id, "orders", started)
+    else:
+        result.notes.append(f"{unrecorded} order(s) not recorded: the next run fetches them again")
+    return result
+
+
+async def _apply_status(
+    pool: asyncpg.Pool, marketplace: Marketplace, marketplace_order_id: str, status: str, raw_status: str,
+) -> _Imported | None:
+    async with pool.acquire() as conn, conn.transaction():
+        order = await marketplace_orders.lock_order(conn, marketplace.slug, marketplace_order_id)
+        if order is None:
+            return None
+        side = await marketplace_orders.get(conn, order.id)
+        if side is not None:
+            await marketplace_orders.note_status(conn, order.id, raw_status or status, False)
+        return await _move(conn, order, side, next_status(order.status, status))
+
+
+async def _refresh_statuses(
+    deps: SyncDeps, marketplace: Marketplace, adapter: OrderStatusSource, result: RunResult,
+) -> None:
+    """Statuses of our open orders that the order lists do not show (Wildberries)."""
+    open_ids = await marketplace_orders.open_order_ids(deps.pool, marketplace.slug)
+    if not open_ids:
+        return
+    try:
+        statuses = await adapter.fetch_order_statuses(open_ids)
+    except MarketplaceError as exc:
+        result.notes.append(f"the statuses of {len(open_ids)} open order(s) were not refreshed: "
+                            f"{describe_error(marketplace, exc)}")
+        return
+    for marketplace_order_id, (status, raw_status) in statuses.items():
+        imported = await retry_transient(
+            functools.partial(_apply_status, deps.pool, marketplace, str(marketplace_order_id), status, raw_status),
+            "order status")
+        if imported is not None:
+            await _announce(deps.redis, imported)
+
+
+async def _announce(redis: ArqRedis, imported: _Imported) -> None:
+    sends = []
+    if imported.new:
+        sends.append(events.order_created(redis, imported.order.id))
+    elif imported.old_status is not None:
+        sends.append(events.order_status_changed(redis, imported.order.id, imported.old_status, imported.order.status))
+    if imported.stock_moved:
+        sends.append(events.stock_changed(redis, imported.stock_moved))
+    await announce(*sends)
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+
+@dataclass
+class SyncReport:
+    logs: list[SyncLog] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # types whose run was going on elsewhere
+
+
+async def run_sync(
+    deps: SyncDeps, slug: str, sync_type: str | None = None, *, full: bool = False, lock_wait: float = 0.0,
+    time_limit: float | None = None,
+) -> SyncReport:
+    """Run one type (or every type: orders, stock, price) for the marketplace now. A type whose run
+    is going on elsewhere is skipped (`skipped`). `full` pushes every mapping, not only changes.
+    `time_limit` (seconds) stops a push between chunks; the next run continues. Raises AdminError for
+    an unknown or disabled marketplace or an unknown type."""
+    if sync_type is not None and sync_type not in SYNC_TYPES:
+        raise AdminError(f"unknown sync type '{sync_type}'; one of: price, stock, orders")
+    marketplace = await marketplaces.get_by_slug(deps.pool, slug)
+    if marketplace is None:
+        raise AdminError(f"no marketplace '{slug}'")
+    if not marketplace.is_active:
+        raise AdminError(f"{slug} is disabled: enable it with `amazing-store marketplace enable {slug}`")
+    deadline = asyncio.get_running_loop().time() + time_limit if time_limit is not None else None
+    report = SyncReport()
+    for current in [sync_type] if sync_type else list(SYNC_TYPES):
+        async with sync_lock(deps.redis, marketplace.slug, current, wait=lock_wait) as held:
+            if not held:
+                log.info("sync %s %s is already running elsewhere; skipped", marketplace.slug, current)
+                report.skipped.append(current)
+                continue
+            report.logs.append(await run_logged(deps, marketplace, current, _work(deps, marketplace, current, full,
+                                                                                   deadline), scheduled=True))
+    return report
+
+
+def _work(deps: SyncDeps, marketplace: Marketplace, sync_type: str, full: bool, deadline: float | None) -> Work:
+    async def work(adapter: MarketplaceAdapter) -> RunResult:
+        if sync_type == "orders":
+            return await import_orders(deps, marketplace, adapter)
+        if sync_type == "stock":
+            candidates = await marketplace_products.stock_candidates(deps.pool, marketplace.id, full=full)
+            return await push_stocks(deps, marketplace, adapter, candidates, deadline=deadline)
+        candidates = await marketplace_products.price_candidates(deps.pool, marketplace.id, full=full)
+        return await push_prices(deps, marketplace, adapter, candidates, deadline=deadline)
+
+    return work
+
+
+async def due_syncs(db: asyncpg.Pool, now: datetime | None = None) -> list[tuple[str, str]]:
+    """(slug, type) of every run that is due: active marketplaces with auto sync on and an API key,
+    whose last scheduled run of the type started sync_interval_minutes ago or more (or never)."""
+    now = now or utcnow()
+    started = {(s.marketplace_id, s.sync_type): s.last_run_at for s in await sync_state.list_all(db)}
+    due = []
+    for marketplace in await marketplaces.list_active(db):
+        if not marketplace.auto_sync_enabled or not marketplace.api_key_encrypted:
+            continue
+        interval = timedelta(minutes=max(1, marketplace.sync_interval_minutes or 60))
+        for sync_type in SYNC_TYPES:
+            last = started.get((marketplace.id, sync_type))
+            if last is None or last + interval <= now + DUE_SLACK:
+                due.append((marketplace.slug, sync_type))
+    return due
+
+
+# --- propagation: one product, every marketplace, right after a change -------------------------
+
+
+@dataclass
+class Propagation:
+    """What a propagation did: the value it pushed (to compare after the job), marketplaces whose
+    lock was held elsewhere or whose push failed (the job retries those)."""
+
+    value: Any = None
+    logs: list[SyncLog] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def retry(self) -> bool:
+        return bool(self.busy or self.failed)
+
+
+async def _propagate(
+    deps: SyncDeps, product_id: int, sync_type: str, lock_wait: float, final: bool,
+) -> Propagation:
+    product = await products.get(deps.pool, product_id)
+    if product is None:
+        return Propagation()
+    outcome = Propagation(product.stock_quantity if sync_type == "stock" else (product.price, product.sale_price))
+    for marketplace in await marketplaces.list_syncing_product(deps.pool, product_id):
+        async with sync_lock(deps.redis, marketplace.slug, sync_type, wait=lock_wait) as held:
+            if not held:
+                outcome.busy.append(marketplace.slug)
+                continue
+            # Read inside the lock: a run that just finished may have sent this value already.
+            if sync_type == "stock":
+                candidates = await marketplace_products.stock_candidates(
+                    deps.pool, marketplace.id, full=False, product_ids=[product_id])
+            else:
+                candidates = await marketplace_products.price_candidates(
+                    deps.pool, marketplace.id, full=False, product_ids=[product_id])
+            if not candidates:
+                continue  # the marketplace has this value already: no call, no log
+
+            push = push_stocks if sync_type == "stock" else push_prices
+            work = functools.partial(_push_with, push, deps, marketplace, candidates)
+            entry = await run_logged(deps, marketplace, sync_type, work, scheduled=False, alert=final)
+            outcome.logs.append(entry)
+            if entry.status != "success":
+                outcome.failed.append(marketplace.slug)
+    return outcome
+
+
+async def _push_with(
+    push: Callable[[SyncDeps, Marketplace, MarketplaceAdapter, Sequence[SyncCandidate]], Awaitable[RunResult]],
+    deps: SyncDeps, marketplace: Marketplace, candidates: Sequence[SyncCandidate], adapter: MarketplaceAdapter,
+) -> RunResult:
+    return await push(deps, marketplace, adapter, candidates)
+
+
+async def propagate_stock(
+    deps: SyncDeps, product_id: int, *, lock_wait: float = 10.0, final: bool = True,
+) -> Propagation:
+    """Push the product's current master stock to each active marketplace (auto sync on) whose
+    mapping does not have it yet (one sync_logs 'stock' row per marketplace called). Safe to run
+    twice: the second run finds nothing to send. `final` False: the caller retries failures, so
+    they are logged but not alerted yet."""
+    return await _propagate(deps, product_id, "stock", lock_wait, final)
+
+
+async def propagate_price(
+    deps: SyncDeps, product_id: int, *, lock_wait: float = 10.0, final: bool = True,
+) -> Propagation:
+    """The same for the product's price and sale price."""
+    return await _propagate(deps, product_id, "price", lock_wait, final)
+
+
+async def current_value(db: asyncpg.Pool, product_id: int, sync_type: str) -> Any:
+    """What propagation would push now (compared with Propagation.value after a job)."""
+    product = await products.get(db, product_id)
+    if product is None:
+        return None
+    return product.stock_quantity if sync_type == "stock" else (product.price, product.sale_price)

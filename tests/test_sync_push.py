@@ -1,0 +1,203 @@
+"""Price and stock pushes against the sandboxes: full and delta pushes in each marketplace's batch
+sizes, no calls when nothing changed, per-item failures recorded as `partial`, failing batches and
+timeouts in the middle of a run, and no 429 storm under the documented limits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from db.models import SyncLog
+from db.repos import marketplace_products, marketplaces, sync_logs
+from store.services import marketplace_sync
+from store.settings import Settings
+from sync.http import ClientOptions
+from sync.sandbox import SandboxState
+from sync.sandbox.ozon import DEFAULT_WAREHOUSE_ID as OZON_WAREHOUSE
+from sync.sandbox.wildberries import DEFAULT_WAREHOUSE_ID as WB_WAREHOUSE
+from tests.sync_support import Bench, make_products, open_bench, ozon_ids, uzum_ids, wb_ids
+
+WB_STOCKS = "PUT /api/v3/stocks/{warehouseId}"
+WB_PRICES = "POST /api/v2/upload/task"
+OZON_STOCKS = "POST /v2/products/stocks"
+OZON_PRICES = "POST /v1/product/import/prices"
+UZUM_STOCKS = "POST /api/seller-openapi/v2/fbs/sku/stocks"
+UZUM_PRICES = "POST /api/seller-openapi/v1/product/{shopId}/sendPriceData"
+
+
+@pytest.fixture
+async def bench(pool: asyncpg.Pool, settings: Settings, redis_url: str) -> AsyncIterator[Bench]:
+    async with open_bench(pool, settings, redis_url) as opened:
+        yield opened
+
+
+def batch_sizes(state: SandboxState, endpoint: str) -> list[int]:
+    return [r.items or 0 for r in state.calls.for_endpoint(endpoint) if r.status < 300]
+
+
+async def run(bench: Bench, slug: str, sync_type: str, *, full: bool = False) -> SyncLog:
+    report = await marketplace_sync.run_sync(bench.deps, slug, sync_type, full=full)
+    assert len(report.logs) == 1
+    return report.logs[0]
+
+
+async def test_full_then_delta_pushes_go_in_each_marketplaces_batch_sizes(bench: Bench) -> None:
+    items = await make_products(bench.pool, 2300, stock=7)
+    await bench.add_marketplaces(("wildberries", "ozon"))
+    await bench.map_products("wildberries", items)
+    await bench.map_products("ozon", items)
+
+    for slug in ("wildberries", "ozon"):
+        for sync_type in ("stock", "price"):
+            entry = await run(bench, slug, sync_type)
+            assert (entry.status, entry.items_processed, entry.items_failed) == ("success", 2300, 0), entry
+
+    # The first push sends everything (nothing was accepted yet), in the largest batches allowed.
+    assert batch_sizes(bench.wb, WB_STOCKS) == [1000, 1000, 300]
+    assert sorted(batch_sizes(bench.wb, WB_PRICES)) == [300, 1000, 1000]
+    assert sorted(batch_sizes(bench.ozon, OZON_PRICES)) == [300, 1000, 1000]
+    assert sorted(batch_sizes(bench.ozon, OZON_STOCKS)) == [100] * 23
+    assert bench.wb.stocks[WB_WAREHOUSE][wb_ids(2299)["chrt_id"]] == 7
+    assert bench.ozon.stocks[(OZON_WAREHOUSE, ozon_ids(0)["product_id"])] == 7
+    on_sale = items[2]  # T-00003: 13 000, on sale for 11 700
+    assert bench.ozon.products[ozon_ids(2)["product_id"]].price == Decimal("11700")
+    assert bench.ozon.products[ozon_ids(2)["product_id"]].old_price == Decimal("13000")
+    mapping = (await marketplace_products.list_for_product(bench.pool, on_sale.id))[0]
+    assert (mapping.marketplace_price, mapping.marketplace_full_price, mapping.marketplace_stock) == (
+        Decimal("11700"), Decimal("13000"), 7)
+    assert mapping.last_price_sync_at is not None and mapping.last_stock_sync_at is not None
+    assert all(m.last_sync_at is not None for m in await marketplaces.list_all(bench.pool))
+
+    # Nothing changed: no call at all.
+    for state in (bench.wb, bench.ozon):
+        state.calls.clear()
+    for slug in ("wildberries", "ozon"):
+        for sync_type in ("stock", "price"):
+            entry = await run(bench, slug, sync_type)
+            assert (entry.status, entry.items_processed) == ("success", 0)
+    assert bench.wb.calls.snapshot()["total"] == 0 and bench.ozon.calls.snapshot()["total"] == 0
+
+    # Three stocks and one price changed: only those go, in one call each.
+    changed = [items[5], items[1500], items[2299]]
+    await bench.pool.execute("UPDATE products SET stock_quantity = 2 WHERE id = any($1::int[])",
+                             [p.id for p in changed])
+    await bench.pool.execute("UPDATE products SET price = 99000 WHERE id = $1", items[10].id)
+    for slug in ("wildberries", "ozon"):
+        assert (await run(bench, slug, "stock")).items_processed == 3
+        assert (await run(bench, slug, "price")).items_processed == 1
+    assert batch_sizes(bench.wb, WB_STOCKS) == [3] and batch_sizes(bench.ozon, OZON_STOCKS) == [3]
+    assert batch_sizes(bench.wb, WB_PRICES) == [1] and batch_sizes(bench.ozon, OZON_PRICES) == [1]
+    assert bench.wb.stocks[WB_WAREHOUSE][wb_ids(1500)["chrt_id"]] == 2
+    assert bench.wb.cards[wb_ids(10)["nm_id"]].price == 99000
+
+    # A full push the owner asks for sends everything again.
+    bench.ozon.calls.clear()
+    entry = await run(bench, "ozon", "stock", full=True)
+    assert entry.items_processed == 2300
+    assert sum(batch_sizes(bench.ozon, OZON_STOCKS)) == 2300
+
+
+async def test_uzum_prices_go_one_call_per_product_and_stocks_by_barcode(bench: Bench) -> None:
+    items = await make_products(bench.pool, 4, stock=3)
+    await bench.add_marketplaces(("uzum",))
+    await bench.map_products("uzum", items)
+
+    assert (await run(bench, "uzum", "price")).status == "success"
+    assert (await run(bench, "uzum", "stock")).status == "success"
+
+    assert batch_sizes(bench.uzum, UZUM_PRICES) == [1, 1, 1, 1]
+    assert batch_sizes(bench.uzum, UZUM_STOCKS) == [4]
+    sku = bench.uzum.skus[uzum_ids(2)["sku_id"]]
+    assert (sku.full_price, sku.sell_price, sku.amount) == (13000, 11700, 3)
+
+
+async def test_items_the_marketplace_refuses_are_recorded_and_make_the_run_partial(bench: Bench) -> None:
+    items = await make_products(bench.pool, 5, stock=4)
+    await bench.add_marketplaces(("ozon", "wildberries"))
+    await bench.map_products("ozon", items)
+    await bench.map_products("wildberries", items)
+    del bench.ozon.products[ozon_ids(1)["product_id"]]  # gone from Ozon: its items fail
+    bench.wb.cards.pop(wb_ids(3)["nm_id"])  # gone from WB: its stock write is refused (409)
+    bench.wb.chrt_index.pop(wb_ids(3)["chrt_id"])
+
+    ozon_stock = await run(bench, "ozon", "stock")
+    wb_stock = await run(bench, "wildberries", "stock")
+
+    for entry, bad in ((ozon_stock, items[1]), (wb_stock, items[3])):
+        assert (entry.status, entry.items_processed, entry.items_failed) == ("partial", 5, 1)
+        assert bad.sku in entry.error_message
+        failed = await sync_logs.items(bench.pool, entry.id)
+        assert [(f.item_ref, f.marketplace_product_id is not None) for f in failed] == [(bad.sku, True)]
+        assert "not found" in failed[0].message.lower()
+    # Accepted items moved on, the refused ones did not.
+    for slug_id, bad in ((1, items[1]), (2, items[3])):
+        accepted = {m.product_id: m.marketplace_stock
+                    for m in await marketplace_products.list_for_marketplace(bench.pool, slug_id)}
+        assert accepted[bad.id] is None
+        assert {pid: v for pid, v in accepted.items() if pid != bad.id} == {p.id: 4 for p in items if p != bad}
+    assert bench.wb.stocks[WB_WAREHOUSE][wb_ids(4)["chrt_id"]] == 4  # the rest of WB's call went through
+
+    # The next delta run tries only the refused item again.
+    bench.ozon.calls.clear()
+    again = await run(bench, "ozon", "stock")
+    assert (again.status, again.items_processed) == ("error", 1)
+    # A run that failed or lost items tells the admins (the bot's job throttles itself).
+    queued = {k.decode() for k in await bench.redis.keys("arq:job:sync-alert:*")}
+    assert queued == {f"arq:job:sync-alert:{e.id}" for e in (ozon_stock, wb_stock, again)}
+
+
+async def test_a_failing_batch_and_a_timeout_mid_run_leave_the_rest_of_the_run_going(bench: Bench) -> None:
+    bench.options = ClientOptions(timeout=0.5, max_tries=2, backoff_base=0.01, backoff_cap=0.02, concurrency=1)
+    items = await make_products(bench.pool, 250, stock=9)
+    await bench.add_marketplaces(("ozon",))
+    await bench.map_products("ozon", items)
+    # Calls go one at a time: the first batch gets a 500 on both tries, the next one a timeout on its
+    # first try (the slow server still did the write) and succeeds when repeated, the third is clean.
+    bench.ozon.inject_fault("500", 2, path="/v2/products/stocks")
+    bench.ozon.inject_fault("timeout", 1, path="/v2/products/stocks", delay=1.0)
+
+    entry = await run(bench, "ozon", "stock")
+
+    assert (entry.status, entry.items_processed, entry.items_failed) == ("partial", 250, 100)
+    assert "100 of 250 failed" in entry.error_message
+    mappings = await marketplace_products.list_for_marketplace(bench.pool, 1)
+    accepted = {m.product_id: m.marketplace_stock for m in mappings}
+    assert sum(1 for v in accepted.values() if v == 9) == 150
+    assert sum(1 for v in accepted.values() if v is None) == 100
+    assert sum(1 for (_, pid), v in bench.ozon.stocks.items() if v == 9) == 150
+
+    # The next run sends only the 100 that did not go through.
+    again = await run(bench, "ozon", "stock")
+    assert (again.status, again.items_processed) == ("success", 100)
+    assert sum(1 for v in bench.ozon.stocks.values() if v == 9) == 250
+
+
+async def test_whole_call_failures_say_what_to_do_and_never_show_the_key(bench: Bench) -> None:
+    items = await make_products(bench.pool, 2)
+    await bench.add_marketplaces(("uzum",))
+    await bench.map_products("uzum", items)
+    bench.uzum.set_credentials({"tokens": ["another-token"]})  # our key no longer works
+
+    entry = await run(bench, "uzum", "stock")
+
+    assert entry.status == "error"
+    assert "set-key uzum" in entry.error_message
+    assert "sandbox-uzum-token" not in entry.error_message
+    assert (await marketplaces.get_by_slug(bench.pool, "uzum")).last_sync_at is None  # type: ignore[union-attr]
+
+
+async def test_no_429_storm_under_the_documented_limits(bench: Bench) -> None:
+    # Uzum: one price call per product against a 5 rps bucket with a burst of 10.
+    items = await make_products(bench.pool, 22)
+    await bench.add_marketplaces(("uzum",), fast_uzum=False)
+    await bench.map_products("uzum", items)
+
+    entry = await run(bench, "uzum", "price")
+
+    assert (entry.status, entry.items_processed) == ("success", 22)
+    calls = bench.uzum.calls.for_endpoint(UZUM_PRICES)
+    assert len([c for c in calls if c.status == 200]) == 22
+    assert [c for c in calls if c.status == 429] == []
