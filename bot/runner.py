@@ -1,7 +1,12 @@
-"""The bot's life inside the store process: long polling with backoff, or off in local mode.
+"""The bot's life inside the store process: long polling with backoff, a webhook, or off in local mode.
 
 When Telegram cannot be reached (no network, a revoked token's 401, a 5xx) the store keeps
 serving; the bot retries with exponential backoff and /healthz says what is wrong.
+
+Polling (the default): `deleteWebhook` (a webhook left from an earlier run would make getUpdates
+fail with 409), then long polling. Webhook (`WEBHOOK_URL` set): the route is added by
+`bot.webhook.setup_webhook_route` when the app is built, and here `setWebhook` registers it with
+Telegram once the bot is connected.
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -29,6 +35,18 @@ BACKOFF_START = 1.0
 BACKOFF_MAX = 60.0
 
 
+@dataclass
+class BotRuntime:
+    """The running bot and dispatcher, for the webhook handler (which exists before they do)."""
+
+    bot: Bot
+    dispatcher: Dispatcher
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+BOT_RUNTIME = web.AppKey("bot_runtime", BotRuntime)
+
+
 def create_bot(settings: Settings) -> Bot:
     assert settings.bot_token is not None
     session = (
@@ -43,18 +61,24 @@ def create_bot(settings: Settings) -> Bot:
     )
 
 
-async def _poll_forever(bot: Bot, dp: Dispatcher, status: keys.TelegramStatus) -> None:
+async def _connect_forever(
+    bot: Bot, status: keys.TelegramStatus, settings: Settings, serve: Callable[[], Awaitable[None]],
+) -> None:
+    """getMe, the bot's profile (commands, menu button), then `serve` (poll, or register the webhook);
+    on any Telegram failure wait with exponential backoff and start over."""
+    from bot.profile import setup_profile
+
     delay = BACKOFF_START
     while True:
         status.state = "connecting"
         try:
             me = await bot.get_me()
             status.bot_username = me.username
-            status.state, status.detail, status.retries = "polling", "", 0
+            status.detail, status.retries = "", 0
             delay = BACKOFF_START
-            log.info("bot: @%s connected, long polling", me.username)
-            await dp.start_polling(bot, handle_signals=False, close_bot_session=False)
-            return  # stop_polling() was called: the store is shutting down
+            await setup_profile(bot, settings)
+            await serve()
+            return  # polling was stopped (the store is shutting down), or the webhook is registered
         except TelegramUnauthorizedError:
             status.state, status.detail = "failing", "Telegram rejected BOT_TOKEN (401 Unauthorized)"
         except TelegramNetworkError as exc:
@@ -68,9 +92,32 @@ async def _poll_forever(bot: Bot, dp: Dispatcher, status: keys.TelegramStatus) -
         delay = min(delay * 2, BACKOFF_MAX)
 
 
+async def _poll_forever(bot: Bot, dp: Dispatcher, status: keys.TelegramStatus, settings: Settings) -> None:
+    async def poll() -> None:
+        await bot.delete_webhook(drop_pending_updates=False)
+        status.state = "polling"
+        log.info("bot: @%s connected, long polling", status.bot_username)
+        await dp.start_polling(bot, handle_signals=False, close_bot_session=False)
+
+    await _connect_forever(bot, status, settings, poll)
+
+
+async def _register_webhook_forever(
+    bot: Bot, dp: Dispatcher, status: keys.TelegramStatus, settings: Settings, url: str, secret: str,
+) -> None:
+    async def register() -> None:
+        await bot.set_webhook(url, secret_token=secret, allowed_updates=dp.resolve_used_update_types(),
+                              drop_pending_updates=False)
+        status.state = "webhook"
+        log.info("bot: @%s connected, webhook registered at %s", status.bot_username, url)
+
+    await _connect_forever(bot, status, settings, register)
+
+
 @contextlib.asynccontextmanager
 async def run_bot(app: web.Application) -> AsyncIterator[None]:
     from bot.dispatcher import create_dispatcher
+    from bot.webhook import WEBHOOK, drain
 
     settings = app[keys.SETTINGS]
     status = app[keys.TELEGRAM]
@@ -81,7 +128,15 @@ async def run_bot(app: web.Application) -> AsyncIterator[None]:
         return
     bot = create_bot(settings)
     dp = create_dispatcher(app)
-    task = asyncio.create_task(_poll_forever(bot, dp, status), name="bot-polling")
+    runtime = BotRuntime(bot, dp)
+    app[BOT_RUNTIME] = runtime
+    webhook = app.get(WEBHOOK)
+    if webhook is not None:
+        task = asyncio.create_task(
+            _register_webhook_forever(bot, dp, status, settings, webhook.url, webhook.secret),
+            name="bot-webhook")
+    else:
+        task = asyncio.create_task(_poll_forever(bot, dp, status, settings), name="bot-polling")
     try:
         yield
     finally:
@@ -90,5 +145,6 @@ async def run_bot(app: web.Application) -> AsyncIterator[None]:
             await dp.stop_polling()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        await drain(runtime)
         await bot.session.close()
         status.state = "off"

@@ -1,0 +1,103 @@
+"""Admin reports, the same text for a command and for a scheduled or event-driven message:
+low stock, sales statistics, marketplace sync status and a failed sync run."""
+
+from __future__ import annotations
+
+from bot import render
+from db.models import Marketplace, SyncLog
+from db.pool import Executor
+from db.repos import marketplaces, products, sync_logs
+from store.i18n import CATALOG, t
+from store.logs import redact
+from store.services import stats as stats_service
+
+LOW_STOCK_LINES = 50
+ERROR_EXCERPT = 300
+SYNC_STATUS_ICONS = {"success": "✅", "partial": "⚠️", "error": "❌"}
+
+
+async def low_stock_text(db: Executor, threshold: int, lang: str, *, title_key: str = "bot.lowstock.title") -> str:
+    found = await products.low_stock(db, threshold)
+    title = t(title_key, lang, threshold=threshold, count=len(found))
+    if not found:
+        return title + "\n\n" + t("bot.lowstock.none", lang)
+    lines = [t("bot.lowstock.line", lang, sku=render.esc(p.sku), name=render.esc(p.name(lang)),
+               stock=p.stock_quantity) for p in found[:LOW_STOCK_LINES]]
+    if len(found) > LOW_STOCK_LINES:
+        lines.append(t("bot.lowstock.more", lang, count=len(found) - LOW_STOCK_LINES))
+    return render.truncate(title + "\n\n" + "\n".join(lines))
+
+
+async def stats_text(db: Executor, period: str, lang: str) -> str:
+    summary = await stats_service.summary(db, period)
+    parts = [t(f"bot.stats.title.{period}", lang, since=summary.since.strftime("%d.%m.%Y"))]
+    if not summary.by_source:
+        parts.append(t("bot.stats.none", lang))
+        return "\n\n".join(parts)
+    lines = [t("bot.stats.source", lang, source=render.source_name(s.source, lang), orders=s.orders,
+               revenue=render.money(s.revenue, lang), cancelled=s.cancelled) for s in summary.by_source]
+    lines.append(t("bot.stats.total", lang, orders=summary.orders, revenue=render.money(summary.revenue, lang),
+                   cancelled=summary.cancelled))
+    parts.append("\n".join(lines))
+    if summary.top:
+        top = [t("bot.stats.top_line", lang, place=place, name=render.esc(p.name), sku=render.esc(p.sku),
+                 quantity=p.quantity, revenue=render.money(p.revenue, lang))
+               for place, p in enumerate(summary.top, start=1)]
+        parts.append(t("bot.stats.top", lang) + "\n" + "\n".join(top))
+    return render.truncate("\n\n".join(parts))
+
+
+def sync_type_name(sync_type: str, lang: str) -> str:
+    key = f"bot.sync_type.{sync_type}"
+    return t(key, lang) if key in CATALOG else render.esc(sync_type)
+
+
+def sync_status_name(log: SyncLog, lang: str) -> str:
+    if log.completed_at is None:
+        return "⏳ " + t("bot.sync_status.running", lang)
+    key = f"bot.sync_status.{log.status}"
+    name = t(key, lang) if key in CATALOG else render.esc(log.status)
+    return f"{SYNC_STATUS_ICONS.get(log.status, '•')} {name}"
+
+
+def _error_excerpt(message: str | None) -> str:
+    if not message:
+        return ""
+    text = redact(" ".join(message.split()))
+    return render.esc(text[:ERROR_EXCERPT] + ("…" if len(text) > ERROR_EXCERPT else ""))
+
+
+async def sync_status_text(db: Executor, lang: str) -> str:
+    """The last run of each sync type per marketplace, with its status and counts."""
+    by_marketplace: dict[int, list[SyncLog]] = {}
+    for log in await sync_logs.latest_per_type(db):
+        by_marketplace.setdefault(log.marketplace_id, []).append(log)
+    parts = [t("bot.syncstatus.title", lang)]
+    all_marketplaces = await marketplaces.list_all(db)
+    if not all_marketplaces:
+        parts.append(t("bot.syncstatus.no_marketplaces", lang))
+    for marketplace in all_marketplaces:
+        state = t("bot.syncstatus.active" if marketplace.is_active else "bot.syncstatus.inactive", lang)
+        block = [t("bot.syncstatus.marketplace", lang, name=render.esc(marketplace.name),
+                   slug=render.esc(marketplace.slug), state=state)]
+        logs = sorted(by_marketplace.get(marketplace.id, []), key=lambda x: x.sync_type)
+        if not logs:
+            block.append(t("bot.syncstatus.never", lang))
+        for log in logs:
+            line = t("bot.syncstatus.run", lang, type=sync_type_name(log.sync_type, lang),
+                     status=sync_status_name(log, lang), date=render.local_time(log.started_at),
+                     processed=log.items_processed, failed=log.items_failed)
+            excerpt = _error_excerpt(log.error_message) if log.status != "success" else ""
+            block.append(line + (f"\n    <i>{excerpt}</i>" if excerpt else ""))
+        parts.append("\n".join(block))
+    return render.truncate("\n\n".join(parts))
+
+
+def sync_failure_text(marketplace: Marketplace, log: SyncLog, lang: str) -> str:
+    text = t("bot.sync_alert", lang, name=render.esc(marketplace.name), type=sync_type_name(log.sync_type, lang),
+             status=sync_status_name(log, lang), processed=log.items_processed, failed=log.items_failed,
+             date=render.local_time(log.started_at))
+    excerpt = _error_excerpt(log.error_message)
+    if excerpt:
+        text += "\n" + t("bot.sync_alert.error", lang, error=excerpt)
+    return render.truncate(text)
