@@ -23,6 +23,8 @@ from store.telegram_auth import local_bot_token
 
 log = logging.getLogger(__name__)
 
+WORKER_DRAIN_SECONDS = 10.0
+
 
 async def _servers_ctx(app: web.Application) -> AsyncIterator[None]:
     async with runtime.servers(app[keys.SETTINGS]) as endpoints:
@@ -59,9 +61,20 @@ async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await worker.close()
+        # Stop taking jobs, give the ones in flight a moment to finish, then cancel the rest: arq
+        # re-runs a cancelled job later, and every job is safe to run twice.
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        running = [t for t in worker.tasks.values() if not t.done()]
+        if running:
+            await asyncio.wait(running, timeout=WORKER_DRAIN_SECONDS)
+        try:
+            await worker.close()
+        except asyncio.CancelledError:
+            # close() re-raises the cancellation of the jobs it cancelled; only ours must propagate.
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
 
 
 def _stop_on_crash(what: str) -> Callable[[asyncio.Task[None]], None]:
@@ -96,8 +109,16 @@ def create_app(settings: Settings, *, with_bot: bool = True) -> web.Application:
     app.cleanup_ctx.append(_servers_ctx)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_redis_ctx)
+    if settings.local_mode:
+        from store.local_marketplaces import sandboxes_ctx
+
+        app.cleanup_ctx.append(sandboxes_ctx)  # marketplace sandboxes for the demo marketplaces
     app.cleanup_ctx.append(_worker_ctx)
     if with_bot:
         app.cleanup_ctx.append(_bot_ctx)
+        if settings.webhook_url and settings.bot_token:
+            from bot.webhook import setup_webhook_route
+
+            setup_webhook_route(app)  # routes must exist before the app starts
     setup_webapp(app)
     return app

@@ -23,6 +23,16 @@ JOB_ORDER_STATUS = "notify_order_status"
 JOB_PROPAGATE_STOCK = "propagate_stock"
 
 
+# Pub/sub channel: every store process drops its catalog read cache on a message (webapp.cache).
+CATALOG_CHANNEL = "amazing-store:catalog-changed"
+
+
+async def catalog_changed(redis: ArqRedis) -> None:
+    """What customers browse changed (stock, prices, names, categories, activation): every store
+    process drops its cached catalog pages now. Stock and price changes call this themselves."""
+    await redis.publish(CATALOG_CHANNEL, b"1")
+
+
 async def order_created(redis: ArqRedis, order_id: int) -> None:
     """A new order (any source): the customer (if known) and the admins hear of it."""
     await redis.enqueue_job(JOB_ORDER_CREATED, order_id, _job_id=f"order-created:{order_id}")
@@ -34,6 +44,7 @@ async def order_status_changed(redis: ArqRedis, order_id: int, old: str, new: st
 
 async def stock_changed(redis: ArqRedis, product_ids: Iterable[int]) -> None:
     """Master stock moved: push it to every other active marketplace mapping, debounced."""
+    await catalog_changed(redis)
     for product_id in sorted(set(product_ids)):
         job = await redis.enqueue_job(
             JOB_PROPAGATE_STOCK, product_id,
@@ -41,3 +52,19 @@ async def stock_changed(redis: ArqRedis, product_ids: Iterable[int]) -> None:
         )
         if job is None:
             log.debug("stock push for product %s already queued (debounced)", product_id)
+
+
+JOB_PROPAGATE_PRICE = "propagate_price"
+
+
+async def price_changed(redis: ArqRedis, product_ids: Iterable[int]) -> None:
+    """A product's price or sale price changed: push it to its marketplace mappings, debounced
+    like the stock push (job `propagate_price(ctx, product_id)`, implemented in sync.jobs)."""
+    await catalog_changed(redis)
+    for product_id in sorted(set(product_ids)):
+        job = await redis.enqueue_job(
+            JOB_PROPAGATE_PRICE, product_id,
+            _job_id=f"propagate-price:{product_id}", _defer_by=STOCK_DEBOUNCE_SECONDS,
+        )
+        if job is None:
+            log.debug("price push for product %s already queued (debounced)", product_id)

@@ -1,0 +1,191 @@
+"""`make bench`: load the bench data, run every benchmark, print one table, write JSON to bench/results/.
+
+Runs on the embedded servers under DATA_DIR/bench (or on DATABASE_URL / REDIS_URL, in a separate
+database named `<db>_bench` that it drops and recreates). Figures are ratios against a ceiling
+measured in the same run wherever one exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from cryptography.fernet import Fernet
+
+from bench import data, harness, wrk
+from store import runtime
+from store.settings import load_settings
+from store.telegram_auth import sign_init_data
+
+BOT_TOKEN = "123456789:AAHbenchbenchbenchbenchbenchbenchben"
+RESULTS = Path(__file__).parent / "results"
+
+
+def _init_data(telegram_id: int) -> str:
+    user = {"id": telegram_id, "first_name": "Bench", "language_code": "uz"}
+    return sign_init_data(BOT_TOKEN, {"auth_date": int(time.time()), "query_id": "bench", "user": user})
+
+
+async def _fresh_database(server_url: str) -> str:
+    base, _, name = server_url.rpartition("/")
+    bench_name = f"{name.split('?')[0]}_bench"
+    conn = await asyncpg.connect(f"{base}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{bench_name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{bench_name}"')
+    finally:
+        await conn.close()
+    return f"{base}/{bench_name}"
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.results: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        self.rows: list[tuple[str, str, str]] = []
+
+    def row(self, name: str, value: str, aim: str = "") -> None:
+        self.rows.append((name, value, aim))
+        print(f"  {name:<58} {value:<34} {aim}", flush=True)
+
+    async def catalog_reads(self, store: harness.Process, ceiling: harness.Process, pool: asyncpg.Pool) -> None:
+        seconds = self.args.seconds
+        auth = f"tma {_init_data(700_000_001)}"
+        category = await pool.fetchval("SELECT id FROM categories WHERE parent_id IS NOT NULL ORDER BY id LIMIT 1")
+        product = await pool.fetchval("SELECT id FROM products ORDER BY id LIMIT 1 OFFSET 500")
+        ceiling_result = wrk.run(f"{ceiling.url}/", seconds=seconds)
+        self.results["ceiling"] = vars(ceiling_result)
+        self.row("ceiling: bare aiohttp JSON handler", f"{ceiling_result.rps:,.0f} req/s, p99 "
+                 f"{ceiling_result.p99_ms:.1f} ms")
+        targets = {
+            "home": "/api/home",
+            "category page": f"/api/products?category={category}",
+            "search": "/api/products?q=choynak&sort=popular",
+            "product page": f"/api/products/{product}",
+        }
+        reads: dict[str, Any] = {}
+        store.cpu_percent()
+        for name, path in targets.items():
+            result = wrk.run(f"{store.url}{path}", seconds=seconds, auth=auth)
+            ratio = result.rps / ceiling_result.rps
+            reads[name] = {**vars(result), "ratio_to_ceiling": ratio}
+            self.row(f"catalog read: {name}", f"{result.rps:,.0f} req/s ({ratio:.0%}), p50 {result.p50_ms:.1f} "
+                     f"p99 {result.p99_ms:.1f} ms", "aim ≥50%, p99 <25 ms")
+            if result.errors:
+                self.row(f"catalog read: {name} errors", str(result.errors))
+        reads["store_cpu_percent_during_reads"] = store.cpu_percent()
+        self.results["catalog_reads"] = reads
+        self.results["footprint_rss_mb_after_reads"] = store.rss_mb()
+
+    async def checkout(self, store: harness.Process, pool: asyncpg.Pool) -> None:
+        out: dict[str, Any] = {}
+        for mode in ("distinct", "contended"):
+            if mode == "distinct":
+                ids = [r["id"] for r in await pool.fetch(
+                    "UPDATE products SET stock_quantity = 100000 WHERE id <= 3000 RETURNING id")]
+            else:
+                ids = [r["id"] for r in await pool.fetch(
+                    "UPDATE products SET stock_quantity = 300 WHERE id BETWEEN 5001 AND 5020 RETURNING id")]
+            stock_before = await pool.fetchval("SELECT sum(stock_quantity) FROM products WHERE id = any($1)", ids)
+            max_order = await pool.fetchval("SELECT coalesce(max(id), 0) FROM orders")
+            await pool.execute("DELETE FROM cart_items")
+            proc = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "bench.checkout_load", "--url", store.url, "--token", BOT_TOKEN,
+                 "--products", ",".join(map(str, sorted(ids))), "--customers", "32",
+                 "--seconds", str(self.args.seconds), "--mode", mode,
+                 "--first-user", str(810_000_000 if mode == "distinct" else 820_000_000)],
+                capture_output=True, text=True, check=True, timeout=self.args.seconds + 120)
+            load = json.loads(proc.stdout.strip().splitlines()[-1])
+            stock_after = await pool.fetchval("SELECT sum(stock_quantity) FROM products WHERE id = any($1)", ids)
+            sold = await pool.fetchval(
+                """SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi JOIN orders o ON o.id = oi.order_id
+                   WHERE o.id > $1 AND o.source = 'app' AND o.status <> 'cancelled'""", max_order)
+            negative = await pool.fetchval("SELECT count(*) FROM products WHERE stock_quantity < 0")
+            exact = stock_before - stock_after == sold and negative == 0
+            out[mode] = {**load, "stock_before": stock_before, "stock_after": stock_after, "units_sold": sold,
+                         "exact": exact}
+            label = "32 customers, distinct products" if mode == "distinct" else "32 customers on 20 products"
+            self.row(f"checkout ({label})", f"{load['orders_per_s']:,.0f} orders/s, p99 {load['p99_ms']:.0f} ms",
+                     "aim ≥300 orders/s" if mode == "distinct" else "")
+            self.row(f"checkout ({mode}): units sold vs stock moved",
+                     f"{sold} sold = {stock_before - stock_after} taken: {'exact' if exact else 'NOT EXACT'}")
+            self.row(f"checkout ({mode}): 409 / 5xx / load-gen CPU",
+                     f"{load['conflicts']:.0f} / {load['errors_5xx']:.0f} / {load['loadgen_cpu_percent']:.0f}%")
+        self.results["checkout"] = out
+
+    async def run(self) -> None:
+        settings = load_settings()
+        bench_settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve() / "bench"})
+        async with runtime.servers(bench_settings) as endpoints:
+            database_url = await _fresh_database(endpoints.database_url)
+            async with runtime.database(runtime.Endpoints(database_url, endpoints.redis_url, False, False)) as pool:
+                t = time.monotonic()
+                counts = await data.load(pool, products=self.args.products, orders=self.args.orders)
+                self.row("bench data loaded", f"{counts['products']:,} products, {counts['orders']:,} orders, "
+                         f"{counts['mappings']:,} mappings in {time.monotonic() - t:.0f} s")
+                logs = bench_settings.data_dir / "logs"
+                ceiling = harness.start(["-m", "bench.ceiling", "--port", str(port := harness.free_port())],
+                                        logs / "ceiling.log", port)
+                store_port = harness.free_port()
+                env = {
+                    "DATABASE_URL": database_url, "REDIS_URL": endpoints.redis_url, "BOT_TOKEN": BOT_TOKEN,
+                    "TELEGRAM_API_URL": f"http://127.0.0.1:{harness.free_port()}", "WEB_PORT": str(store_port),
+                    "WEB_HOST": "127.0.0.1", "RUN_WORKER": "true", "LOG_LEVEL": "WARNING",
+                    "WRITE_RATE_LIMIT": "1000000/1", "SECRET_KEYS": Fernet.generate_key().decode(),
+                    "DATA_DIR": str(bench_settings.data_dir / "store"),
+                }
+                started = time.monotonic()
+                store = harness.start(["-m", "store.cli", "run"], logs / "store.log", store_port, env)
+                try:
+                    await harness.wait_http(f"{ceiling.url}/", proc=ceiling.proc)
+                    ready = await harness.wait_http(f"{store.url}/healthz", proc=store.proc)
+                    ready = time.monotonic() - started
+                    self.results["startup_seconds"] = ready
+                    self.row("footprint: `amazing-store run` to /healthz 200", f"{ready:.2f} s (existing database)")
+                    steps: list[Callable[[], Awaitable[None]]] = [
+                        lambda: self.catalog_reads(store, ceiling, pool),
+                        lambda: self.checkout(store, pool),
+                    ]
+                    for step in steps:
+                        await step()
+                    self.row("footprint: store RSS after catalog + reads",
+                             f"{self.results['footprint_rss_mb_after_reads']:.0f} MB")
+                finally:
+                    store.stop()
+                    ceiling.stop()
+        RESULTS.mkdir(exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        for name in (f"{stamp}.json", "latest.json"):
+            (RESULTS / name).write_text(json.dumps(self.results, indent=2, default=str))
+        print(f"\nresults written to {RESULTS / (stamp + '.json')}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--seconds", type=int, default=8, help="duration of each load run")
+    parser.add_argument("--products", type=int, default=data.PRODUCTS)
+    parser.add_argument("--orders", type=int, default=data.ORDERS)
+    args = parser.parse_args()
+    if not wrk.available():
+        sys.exit("bench: wrk is not installed (make bench installs Debian's wrk when it can)")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    from store.logs import setup_logging
+
+    setup_logging(30)
+    print(f"{'benchmark':<60} {'figure':<34} aim")
+    asyncio.run(Bench(args).run())
+
+
+if __name__ == "__main__":
+    main()
