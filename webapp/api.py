@@ -21,7 +21,7 @@ from store.services import catalog, checkout, customers
 from store.services import orders as order_service
 from webapp import serialize
 from webapp.cache import CATALOG_CACHE
-from webapp.middleware import INIT_DATA, SESSIONS, USER
+from webapp.middleware import INIT_DATA, SESSIONS, USER, Session, raw_init_data
 
 MAX_ID = 2**31 - 1  # the schema's SERIAL ids are int4
 ORDERS_PER_PAGE = 20
@@ -80,7 +80,7 @@ async def put_language(request: web.Request) -> web.Response:
     updated = await users.get(db, request[USER].id)
     assert updated is not None
     # The session cache holds the customer as they were; the next request must speak the new language.
-    request.app[SESSIONS].put(request[INIT_DATA].hash, updated)
+    request.app[SESSIONS].put(raw_init_data(request), Session(request[INIT_DATA], updated))
     request[USER] = updated
     return _json(serialize.user(updated, cart_count=await cart.count_lines(db, updated.id)))
 
@@ -122,9 +122,14 @@ async def list_products(request: web.Request) -> web.Response:
 
 
 async def get_product(request: web.Request) -> web.Response:
-    view = await catalog.product_view(request.app[keys.DB], request.app[keys.REDIS], _path_id(request, "id"),
-                                      request[USER].id)
-    return _json(serialize.product_detail(view, _lang(request)))
+    product_id, db, lang = _path_id(request, "id"), request.app[keys.DB], _lang(request)
+
+    async def build() -> dict[str, Any]:
+        return serialize.product_card(*await catalog.product_card(db, product_id), lang)
+
+    card = await request.app[CATALOG_CACHE].fetch(f"/api/products/{product_id}|{lang}", build)
+    state = await catalog.customer_product_state(db, request.app[keys.REDIS], product_id, request[USER].id)
+    return _json({**card, **serialize.customer_state(*state)})
 
 
 # --- favorites ------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar, cast
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -24,16 +25,18 @@ from store import keys
 from store.services.events import CATALOG_CHANNEL
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class CatalogCache:
     def __init__(self, *, max_entries: int = 4096, ttl: float = 60.0) -> None:
         self.max_entries, self.ttl = max_entries, ttl
         self.enabled = False  # only while the invalidation channel is subscribed
-        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, object]] = OrderedDict()
+        self._building: dict[str, asyncio.Future[object]] = {}
         self.hits = self.misses = 0
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str) -> object | None:
         if not self.enabled:
             return None
         entry = self._entries.get(key)
@@ -43,7 +46,7 @@ class CatalogCache:
         self.hits += 1
         return entry[1]
 
-    def put(self, key: str, body: bytes) -> None:
+    def put(self, key: str, body: object) -> None:
         if not self.enabled:
             return
         self._entries[key] = (time.monotonic() + self.ttl, body)
@@ -53,13 +56,37 @@ class CatalogCache:
 
     def invalidate(self) -> None:
         self._entries.clear()
+        # A build that started before the change must not store what it read: forget it, so the
+        # next reader starts a fresh one (those already waiting still get its answer, as they
+        # would had they come a moment earlier).
+        self._building.clear()
 
-    async def fetch(self, key: str, build: Callable[[], Awaitable[bytes]]) -> bytes:
-        body = self.get(key)
-        if body is None:
-            body = await build()
-            self.put(key, body)
-        return body
+    async def fetch(self, key: str, build: Callable[[], Awaitable[T]]) -> T:
+        """The cached value, or `build()`'s; concurrent misses of one key share a single build."""
+        value = self.get(key)
+        if value is not None:
+            return cast(T, value)
+        pending = self._building.get(key)
+        if pending is not None:
+            return cast(T, await asyncio.shield(pending))
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._building[key] = future
+        try:
+            result = await build()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else needs to
+            raise
+        finally:
+            if self._building.get(key) is future:
+                del self._building[key]
+                stored = True
+            else:
+                stored = False
+        future.set_result(result)
+        if stored:
+            self.put(key, result)
+        return result
 
 
 CATALOG_CACHE = web.AppKey("catalog_cache", CatalogCache)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from aiogram.utils.web_app import WebAppInitData
@@ -66,28 +67,47 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(error_body("internal", t("error.internal", lang)), status=500)
 
 
+@dataclass(frozen=True, slots=True)
+class Session:
+    data: WebAppInitData
+    user: User
+
+
 class SessionCache:
-    """Customers seen recently, keyed by their initData's hash: one upsert per Mini App session
-    rather than a write on every request. Entries are short-lived so a block takes effect fast."""
+    """Mini App sessions seen recently, keyed by the raw initData string.
+
+    A string that passed the signature check is not checked again while cached (its age still is),
+    and the customer is upserted once per session instead of on every request. Entries live
+    `ttl` seconds, so blocking a customer takes effect within that time."""
 
     def __init__(self, ttl: float = 30.0, size: int = 10_000) -> None:
         self.ttl, self.size = ttl, size
-        self._items: OrderedDict[str, tuple[float, User]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[float, Session]] = OrderedDict()
 
-    def get(self, key: str) -> User | None:
-        item = self._items.get(key)
+    def get(self, raw: str, *, max_age: int, now: float | None = None) -> Session | None:
+        item = self._items.get(raw)
         if item is None or item[0] < time.monotonic():
+            return None
+        current = time.time() if now is None else now
+        if current - item[1].data.auth_date.timestamp() > max_age:
+            del self._items[raw]
             return None
         return item[1]
 
-    def put(self, key: str, user: User) -> None:
-        self._items[key] = (time.monotonic() + self.ttl, user)
-        self._items.move_to_end(key)
+    def put(self, raw: str, session: Session) -> None:
+        self._items[raw] = (time.monotonic() + self.ttl, session)
+        self._items.move_to_end(raw)
         while len(self._items) > self.size:
             self._items.popitem(last=False)
 
 
 SESSIONS = web.AppKey("sessions", SessionCache)
+
+
+def raw_init_data(request: web.Request) -> str:
+    """The initData of `Authorization: tma <initData>`, or "" when the header is not that."""
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    return raw.strip() if scheme.lower() == "tma" else ""
 
 
 def _unauthorized(request: web.Request, reason: str) -> web.Response:
@@ -99,26 +119,27 @@ def _unauthorized(request: web.Request, reason: str) -> web.Response:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith("/api/") or request.path in PUBLIC_API:
         return await handler(request)
-    header = request.headers.get("Authorization", "")
-    scheme, _, raw = header.partition(" ")
-    if scheme.lower() != "tma" or not raw.strip():
+    raw = raw_init_data(request)
+    if not raw:
         return _unauthorized(request, "Authorization header must be 'tma <initData>'")
     app = request.app
-    try:
-        data = validate_init_data(app[keys.INIT_DATA_TOKEN], raw.strip(),
-                                  max_age=app[keys.SETTINGS].init_data_max_age)
-    except InitDataError as exc:
-        return _unauthorized(request, str(exc))
+    max_age = app[keys.SETTINGS].init_data_max_age
     sessions = app[SESSIONS]
-    user = sessions.get(data.hash)
-    if user is None:
+    session = sessions.get(raw, max_age=max_age)
+    if session is None:
+        try:
+            data = validate_init_data(app[keys.INIT_DATA_TOKEN], raw, max_age=max_age)
+        except InitDataError as exc:
+            return _unauthorized(request, str(exc))
         tg = data.user
         assert tg is not None
         user = await customers.register(
             app[keys.DB], telegram_id=tg.id, first_name=tg.first_name, last_name=tg.last_name,
             username=tg.username, language_code=tg.language_code,
         )
-        sessions.put(data.hash, user)
+        session = Session(data, user)
+        sessions.put(raw, session)
+    user, data = session.user, session.data
     if user.is_active is False:
         raise Forbidden("error.forbidden")
     request[USER] = user

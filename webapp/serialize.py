@@ -9,7 +9,7 @@ from typing import Any
 
 from db.models import Banner, Category, Order, OrderItem, Product, User
 from store.i18n import format_money, t
-from store.services.catalog import CategoryView, Home, ProductPage, ProductView
+from store.services.catalog import CategoryView, Home, ProductPage
 from store.services.checkout import CartLine, CartView
 from store.services.orders import Actor, allowed_next
 
@@ -59,14 +59,19 @@ def product(row: Product, lang: str) -> dict[str, Any]:
     }
 
 
-def product_detail(view: ProductView, lang: str) -> dict[str, Any]:
-    body = product(view.product, lang)
+def product_card(row: Product, category_row: Category | None, lang: str) -> dict[str, Any]:
+    """The product page as every customer sees it; `customer_state` adds what is theirs."""
+    body = product(row, lang)
     body.update({
-        "description": view.product.description(lang),
-        "category": category(view.category, lang) if view.category else None,
-        "is_favorite": view.is_favorite, "in_cart": view.in_cart, "view_count": view.product.view_count,
+        "description": row.description(lang),
+        "category": category(category_row, lang) if category_row else None,
+        "view_count": row.view_count,
     })
     return body
+
+
+def customer_state(in_cart: int, is_favorite: bool) -> dict[str, Any]:
+    return {"is_favorite": is_favorite, "in_cart": in_cart}
 
 
 def product_page(page: ProductPage, lang: str) -> dict[str, Any]:

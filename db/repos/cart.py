@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from db.models import CartItem
+from db.models import CartItem, Product
 from db.pool import Executor
+from db.repos.products import COLUMN_NAMES as PRODUCT_COLUMNS
 
 
 async def list_for_user(db: Executor, user_id: int) -> list[CartItem]:
@@ -58,3 +59,27 @@ async def get_line(db: Executor, user_id: int, product_id: int) -> CartItem | No
 async def count_lines(db: Executor, user_id: int) -> int:
     value: int = await db.fetchval("SELECT count(*) FROM cart_items WHERE user_id = $1", user_id)
     return value
+
+
+async def product_state(db: Executor, user_id: int, product_id: int) -> tuple[int, bool]:
+    """(units of the product in the customer's cart, 0 when none; is it among their favorites)."""
+    row = await db.fetchrow(
+        """SELECT coalesce((SELECT quantity FROM cart_items WHERE user_id = $1 AND product_id = $2), 0) AS in_cart,
+                  EXISTS (SELECT 1 FROM favorites WHERE user_id = $1 AND product_id = $2) AS is_favorite""",
+        user_id, product_id,
+    )
+    assert row is not None
+    return int(row["in_cart"]), bool(row["is_favorite"])
+
+
+async def list_with_products(db: Executor, user_id: int) -> list[tuple[CartItem, Product]]:
+    """The customer's cart lines with their products as they are now, in one query."""
+    rows = await db.fetch(
+        f"""SELECT c.id AS cart_item_id, c.quantity AS cart_quantity, c.price_snapshot,
+                   {", ".join("p." + column for column in PRODUCT_COLUMNS)}
+            FROM cart_items c JOIN products p ON p.id = c.product_id
+            WHERE c.user_id = $1 ORDER BY c.id""",
+        user_id,
+    )
+    return [(CartItem(row["cart_item_id"], user_id, row["id"], row["cart_quantity"], row["price_snapshot"]),
+             Product.from_record(row)) for row in rows]

@@ -15,6 +15,7 @@ _COLUMNS = (
     "id, sku, barcode, name_uz, name_ru, description_uz, description_ru, category_id, price, "
     "sale_price, image_url, stock_quantity, is_active, view_count, order_count, created_at, updated_at"
 )
+COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
 
 
 async def get(db: Executor, product_id: int) -> Product | None:
@@ -73,6 +74,20 @@ async def adjust_stock(db: Executor, product_id: int, delta: int) -> int | None:
         product_id, delta,
     )
     return value
+
+
+async def take_for_sale(db: Executor, lines: list[tuple[int, int]]) -> set[int]:
+    """Take (product_id, quantity) units and add them to `order_count`, where enough units are left;
+    returns the ids that were updated (a missing id had too few units or does not exist)."""
+    rows = await db.fetch(
+        """UPDATE products p SET stock_quantity = p.stock_quantity - s.quantity,
+                                order_count = p.order_count + s.quantity
+           FROM unnest($1::int[], $2::int[]) AS s(id, quantity)
+           WHERE p.id = s.id AND p.stock_quantity >= s.quantity
+           RETURNING p.id""",
+        [product_id for product_id, _ in lines], [quantity for _, quantity in lines],
+    )
+    return {row["id"] for row in rows}
 
 
 async def set_stock(db: Executor, product_id: int, quantity: int) -> int | None:

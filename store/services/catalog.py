@@ -52,14 +52,6 @@ class CategoryView:
     children: list[Category]
 
 
-@dataclass(frozen=True, slots=True)
-class ProductView:
-    product: Product
-    category: Category | None
-    is_favorite: bool
-    in_cart: int
-
-
 async def home(db: Executor) -> Home:
     popular, _ = await products.search(db, sort="popular", limit=HOME_SHELF_SIZE)
     on_sale, _ = await products.search(db, on_sale=True, sort="popular", limit=HOME_SHELF_SIZE)
@@ -135,22 +127,25 @@ async def search_products(
     return ProductPage(items, total, page, per_page)
 
 
-async def product_view(db: Executor, redis: ArqRedis, product_id: int, user_id: int) -> ProductView:
-    """One active product for a customer; counts their view (once per VIEW_DEDUP_SECONDS, so
-    reloading the page does not inflate `view_count`)."""
+async def product_card(db: Executor, product_id: int) -> tuple[Product, Category | None]:
+    """One active product and its category: what every customer sees alike (cacheable)."""
     product = await products.get(db, product_id)
     if product is None or not product.is_active:
         raise NotFound("error.product_not_found")
+    category = await categories.get(db, product.category_id) if product.category_id is not None else None
+    return product, category
+
+
+async def customer_product_state(db: Executor, redis: ArqRedis, product_id: int, user_id: int) -> tuple[int, bool]:
+    """(units in the customer's cart, is it a favorite) for a product they open, counting their
+    view (once per VIEW_DEDUP_SECONDS, so reloading the page does not inflate `view_count`)."""
     try:
         first_view = await redis.set(f"viewed:{user_id}:{product_id}", b"1", nx=True, ex=VIEW_DEDUP_SECONDS)
     except (RedisError, OSError):
         first_view = True  # count it rather than lose it
     if first_view:
         await products.count_view(db, product_id)
-    category = await categories.get(db, product.category_id) if product.category_id is not None else None
-    line = await cart.get_line(db, user_id, product_id)
-    return ProductView(product, category, await favorites.contains(db, user_id, product_id),
-                       line.quantity if line else 0)
+    return await cart.product_state(db, user_id, product_id)
 
 
 async def favorite_products(db: Executor, user_id: int) -> list[Product]:

@@ -159,9 +159,8 @@ def _build_view(items: list[CartItem], catalog: dict[int, Product], settings: Se
 
 async def cart_view(db: Executor, user_id: int, settings: Settings) -> CartView:
     """The customer's cart priced at today's prices, with every line that changed flagged."""
-    items = await cart.list_for_user(db, user_id)
-    catalog = {p.id: p for p in await products.get_many(db, [i.product_id for i in items])}
-    return _build_view(items, catalog, settings)
+    lines = await cart.list_with_products(db, user_id)
+    return _build_view([item for item, _ in lines], {product.id: product for _, product in lines}, settings)
 
 
 def parse_quantity(value: object) -> int:
@@ -363,9 +362,7 @@ async def place_order(
                 return await cart_view(conn, user.id, settings)
 
             lines = sorted(view.lines, key=lambda line: line.product.id)
-            for line in lines:
-                await stock.take(conn, line.product.id, line.quantity, sku=line.product.sku)
-                await products.add_order_count(conn, line.product.id, line.quantity)
+            await stock.sell(conn, [(line.product.id, line.quantity) for line in lines])
             order = await orders.create(
                 conn, order_number=await orders.next_order_number(conn), source="app", user_id=user.id,
                 customer_name=form.customer_name, customer_phone=form.customer_phone,

@@ -33,6 +33,23 @@ async def take(db: Executor, product_id: int, quantity: int, *, sku: str = "") -
     return left
 
 
+async def sell(db: Executor, lines: list[tuple[int, int]]) -> None:
+    """A sale: take each (product_id, quantity) and count the units in `order_count`, every product
+    in one statement. Raises OutOfStock when any product has fewer units; the caller's transaction
+    must then roll back (some rows may already be updated). Needs a transaction, and the products
+    should already be locked in id order by the caller (checkout does)."""
+    if not lines or any(quantity <= 0 for _, quantity in lines):
+        raise ValueError("a sale needs lines with positive quantities")
+    sold = await products.take_for_sale(db, lines)
+    missing = [product_id for product_id, _ in lines if product_id not in sold]
+    if missing:
+        product = await products.get(db, missing[0])
+        if product is None:
+            raise NotFound("error.not_found")
+        requested = dict(lines)[product.id]
+        raise OutOfStock(product.id, product.sku, requested, product.stock_quantity)
+
+
 async def give_back(db: Executor, product_id: int, quantity: int) -> int | None:
     """Return units (a cancelled order); None when the product no longer exists."""
     if quantity <= 0:
