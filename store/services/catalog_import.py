@@ -46,7 +46,6 @@ from db.pool import Executor
 from db.repos import categories, products
 from store.errors import Conflict, ValidationFailed
 from store.services import events, stock
-from store.services.checkout import announce
 from store.services.products_admin import MAX_STOCK, parse_money
 
 COLUMNS = ("sku", "barcode", "name_uz", "name_ru", "description_uz", "description_ru", "category_path", "price",
@@ -407,7 +406,7 @@ async def apply(pool: asyncpg.Pool, redis: ArqRedis, data: bytes) -> ImportResul
     except asyncpg.UniqueViolationError:
         # Another import or admin created one of these SKUs a moment ago; nothing was written.
         raise Conflict("catalog_import.error.changed_meanwhile") from None
-    await announce(events.stock_changed(redis, stock_moved), events.price_changed(redis, price_moved),
+    await events.announce(events.stock_changed(redis, stock_moved), events.price_changed(redis, price_moved),
                    events.catalog_changed(redis))
     return ImportResult(len(plan.creates), len(plan.updates), len(plan.unchanged), categories_created,
                         stock_moved, price_moved)

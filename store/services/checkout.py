@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 
 import asyncpg
 from arq.connections import ArqRedis
-from redis.exceptions import RedisError
 
 from db.models import CartItem, Order, OrderItem, Product, User
 from db.pool import Executor
@@ -384,16 +383,6 @@ async def place_order(
     if isinstance(result, CartView):
         raise PriceChanged("error.price_changed", result)
     if not result.replayed:
-        await announce(events.order_created(redis, result.order.id), events.stock_changed(redis, result.stock_moved))
+        await events.announce(events.order_created(redis, result.order.id),
+                              events.stock_changed(redis, result.stock_moved))
     return result
-
-
-async def announce(*sends: Awaitable[None]) -> None:
-    """Send events after a commit. The order already exists, so a Redis failure here must not turn
-    into an error for the customer: it is logged loudly (notifications and the marketplace stock push
-    are then late until the next sync)."""
-    for send in sends:
-        try:
-            await send
-        except (RedisError, OSError):
-            log.exception("could not enqueue an event after commit")

@@ -9,9 +9,10 @@ the same second makes one push).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 from arq.connections import ArqRedis
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +69,14 @@ async def price_changed(redis: ArqRedis, product_ids: Iterable[int]) -> None:
         )
         if job is None:
             log.debug("price push for product %s already queued (debounced)", product_id)
+
+
+async def announce(*sends: Awaitable[None]) -> None:
+    """Send events after a commit. What they tell of is already committed, so a Redis failure here must not turn
+    into an error for the customer: it is logged loudly (notifications and the marketplace stock push
+    are then late until the next sync)."""
+    for send in sends:
+        try:
+            await send
+        except (RedisError, OSError):
+            log.exception("could not enqueue an event after commit")

@@ -59,7 +59,7 @@ from db.repos import marketplace_orders, marketplace_products, marketplaces, ord
 from store.crypto import KeyBox
 from store.logs import redact
 from store.services import events, stock
-from store.services.checkout import announce, normalize_uz_phone, retry_transient
+from store.services.checkout import normalize_uz_phone, retry_transient
 from store.services.marketplace_admin import (
     AdapterFactory,
     AdminError,
@@ -708,7 +708,7 @@ async def _announce(redis: ArqRedis, imported: _Imported) -> None:
         sends.append(events.order_status_changed(redis, imported.order.id, imported.old_status, imported.order.status))
     if imported.stock_moved:
         sends.append(events.stock_changed(redis, imported.stock_moved))
-    await announce(*sends)
+    await events.announce(*sends)
 
 
 # --- runs --------------------------------------------------------------------------------------

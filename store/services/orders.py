@@ -22,7 +22,7 @@ from db.models import Order, OrderItem
 from db.repos import orders
 from store.errors import Conflict, NotFound, ValidationFailed
 from store.services import events, stock
-from store.services.checkout import announce, retry_transient
+from store.services.checkout import retry_transient
 
 STATUSES = ("pending", "confirmed", "shipped", "delivered", "cancelled")
 # new status -> the statuses an admin may move an order from
@@ -119,5 +119,5 @@ async def change_status(
         sends = [events.order_status_changed(redis, change.order.id, change.old, change.new)]
         if returned:
             sends.append(events.stock_changed(redis, returned))
-        await announce(*sends)
+        await events.announce(*sends)
     return change

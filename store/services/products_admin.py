@@ -18,7 +18,6 @@ from db.models import Product
 from db.repos import products
 from store.errors import NotFound, ValidationFailed
 from store.services import events, stock
-from store.services.checkout import announce
 
 MAX_STOCK = 1_000_000
 MAX_PRICE = Decimal("99999999.99")  # NUMERIC(10,2)
@@ -81,7 +80,7 @@ async def set_stock(pool: asyncpg.Pool, redis: ArqRedis, sku: str, quantity: int
         product = await products.get(conn, found[0].id)
         assert product is not None
     if previous != quantity:
-        await announce(events.stock_changed(redis, [product.id]))
+        await events.announce(events.stock_changed(redis, [product.id]))
     return StockSet(product, previous)
 
 
@@ -101,5 +100,5 @@ async def set_price(
         product = await products.get(conn, before.id)
         assert product is not None
     if (before.price, before.sale_price) != (product.price, product.sale_price):
-        await announce(events.price_changed(redis, [product.id]))
+        await events.announce(events.price_changed(redis, [product.id]))
     return PriceSet(product, before.price, before.sale_price)
