@@ -134,3 +134,29 @@ async def test_run_local_mode_then_restart_with_unreachable_telegram(data_dir: P
         code = store.stop(signal.SIGTERM)
     assert code == 0, store.output()
     assert _servers_left(data_dir) == []
+
+
+async def test_worker_runs_alone_and_stops_on_sigterm(database_url: str, redis_url: str, data_dir: Path) -> None:
+    from redis.asyncio import Redis
+
+    from sync.worker import HEARTBEAT_KEY
+
+    redis = Redis.from_url(redis_url)
+    await redis.delete(HEARTBEAT_KEY)
+    env = {k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "TELEGRAM_API_URL"}}
+    env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, DATA_DIR=str(data_dir))
+    log = data_dir / "worker.log"
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "store.cli", "worker", env=env, cwd=data_dir,
+                                                stdout=log.open("w"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while await redis.get(HEARTBEAT_KEY) is None:  # the cron job ran: the worker takes jobs
+            assert proc.returncode is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            await asyncio.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), timeout=60)
+        await redis.aclose()
+    assert code == 0, log.read_text()
+    assert "embedded" not in log.read_text()  # the URLs were set: nothing embedded started
