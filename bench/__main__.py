@@ -3,6 +3,14 @@
 Runs on the embedded servers under DATA_DIR/bench (or on DATABASE_URL / REDIS_URL, in a separate
 database named `<db>_bench` that it drops and recreates). Figures are ratios against a ceiling
 measured in the same run wherever one exists.
+
+Processes: the store under test (`amazing-store run`, worker included), the ceiling server, the
+three marketplace sandboxes (`python -m sync.sandbox`, documented rate limits on) and a fake
+Telegram Bot API (`bench.fake_telegram`), each its own process; the bench process loads the data,
+drives the load and runs the sync benchmarks (bench.sync_bench). It takes about 10 minutes; most of
+it is rate-limit waiting that the sync figures measure. Shorter: `--seconds 3` (each HTTP load run),
+`--uzum-price-products 100` (Uzum prices: one call per product at ~5/s), `--sales 50`,
+`--import-orders 200`; see `python -m bench --help`.
 """
 
 from __future__ import annotations
@@ -19,11 +27,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 from cryptography.fernet import Fernet
+from pydantic import SecretStr
 
-from bench import data, harness, wrk
+from bench import data, harness, sync_bench, wrk
 from store import runtime
+from store.crypto import KeyBox
 from store.settings import load_settings
 from store.telegram_auth import sign_init_data
 
@@ -130,45 +141,80 @@ class Bench:
         async with runtime.servers(bench_settings) as endpoints:
             database_url = await _fresh_database(endpoints.database_url)
             async with runtime.database(runtime.Endpoints(database_url, endpoints.redis_url, False, False)) as pool:
-                t = time.monotonic()
-                counts = await data.load(pool, products=self.args.products, orders=self.args.orders)
-                self.row("bench data loaded", f"{counts['products']:,} products, {counts['orders']:,} orders, "
-                         f"{counts['mappings']:,} mappings in {time.monotonic() - t:.0f} s")
                 logs = bench_settings.data_dir / "logs"
-                ceiling = harness.start(["-m", "bench.ceiling", "--port", str(port := harness.free_port())],
-                                        logs / "ceiling.log", port)
-                store_port = harness.free_port()
-                env = {
-                    "DATABASE_URL": database_url, "REDIS_URL": endpoints.redis_url, "BOT_TOKEN": BOT_TOKEN,
-                    "TELEGRAM_API_URL": f"http://127.0.0.1:{harness.free_port()}", "WEB_PORT": str(store_port),
-                    "WEB_HOST": "127.0.0.1", "RUN_WORKER": "true", "LOG_LEVEL": "WARNING",
-                    "WRITE_RATE_LIMIT": "1000000/1", "SECRET_KEYS": Fernet.generate_key().decode(),
-                    "DATA_DIR": str(bench_settings.data_dir / "store"),
-                }
-                started = time.monotonic()
-                store = harness.start(["-m", "store.cli", "run"], logs / "store.log", store_port, env)
+                # The marketplaces' sandboxes (own process, documented limits on) and the Telegram
+                # Bot API the store talks to (own process, answers ok at once).
+                sandboxes = sync_bench.start_sandboxes(logs / "sandboxes.log")
+                telegram = harness.start(["-m", "bench.fake_telegram", "--port", str(tg := harness.free_port())],
+                                         logs / "telegram.log", tg)
+                secret_key = Fernet.generate_key().decode()  # the store's SECRET_KEYS: it decrypts the API keys
+                keybox = KeyBox((SecretStr(secret_key),))
                 try:
-                    await harness.wait_http(f"{ceiling.url}/", proc=ceiling.proc)
-                    ready = await harness.wait_http(f"{store.url}/healthz", proc=store.proc)
-                    ready = time.monotonic() - started
-                    self.results["startup_seconds"] = ready
-                    self.row("footprint: `amazing-store run` to /healthz 200", f"{ready:.2f} s (existing database)")
-                    steps: list[Callable[[], Awaitable[None]]] = [
-                        lambda: self.catalog_reads(store, ceiling, pool),
-                        lambda: self.checkout(store, pool),
-                    ]
-                    for step in steps:
-                        await step()
-                    self.row("footprint: store RSS after catalog + reads",
-                             f"{self.results['footprint_rss_mb_after_reads']:.0f} MB")
+                    await sandboxes.wait_ready()
+                    t = time.monotonic()
+                    counts = await data.load(pool, products=self.args.products, orders=self.args.orders,
+                                             marketplace_urls=sandboxes.api_urls, keybox=keybox)
+                    self.row("bench data loaded", f"{counts['products']:,} products, {counts['orders']:,} orders, "
+                             f"{counts['mappings']:,} mappings in {time.monotonic() - t:.0f} s")
+                    t = time.monotonic()
+                    seeded = await sync_bench.seed_sandboxes(pool, sandboxes)
+                    self.row("sandboxes seeded (control API)", ", ".join(f"{s} {n:,}" for s, n in seeded.items())
+                             + f" in {time.monotonic() - t:.0f} s", "documented rate limits on")
+                    await harness.wait_http(f"{telegram.url}/_stats", proc=telegram.proc)
+                    env = {
+                        "DATABASE_URL": database_url, "REDIS_URL": endpoints.redis_url, "BOT_TOKEN": BOT_TOKEN,
+                        "TELEGRAM_API_URL": telegram.url, "WEB_HOST": "127.0.0.1", "RUN_WORKER": "true",
+                        "LOG_LEVEL": "WARNING", "WRITE_RATE_LIMIT": "1000000/1", "SECRET_KEYS": secret_key,
+                        "DATA_DIR": str(bench_settings.data_dir / "store"),
+                    }
+                    sync = sync_bench.SyncBench(self.row, self.results, pool, endpoints.redis_url, keybox,
+                                                sandboxes, self.args, BOT_TOKEN)
+                    await self.run_store(pool, env, logs, sync)
+                    self.results["telegram_calls"] = await _telegram_calls(telegram)
                 finally:
-                    store.stop()
-                    ceiling.stop()
+                    sandboxes.process.stop()
+                    telegram.stop()
         RESULTS.mkdir(exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         for name in (f"{stamp}.json", "latest.json"):
             (RESULTS / name).write_text(json.dumps(self.results, indent=2, default=str))
         print(f"\nresults written to {RESULTS / (stamp + '.json')}")
+
+    async def run_store(self, pool: asyncpg.Pool, env: dict[str, str], logs: Path, sync: sync_bench.SyncBench) -> None:
+        """Start the store under test (`amazing-store run`, worker included) and run every benchmark."""
+        ceiling = harness.start(["-m", "bench.ceiling", "--port", str(port := harness.free_port())],
+                                logs / "ceiling.log", port)
+        store_port = harness.free_port()
+        started = time.monotonic()
+        store = harness.start(["-m", "store.cli", "run"], logs / "store.log", store_port,
+                              {**env, "WEB_PORT": str(store_port)})
+        try:
+            await harness.wait_http(f"{ceiling.url}/", proc=ceiling.proc)
+            ready = await harness.wait_http(f"{store.url}/healthz", proc=store.proc)
+            ready = time.monotonic() - started
+            self.results["startup_seconds"] = ready
+            self.row("footprint: `amazing-store run` to /healthz 200", f"{ready:.2f} s (existing database)")
+            steps: list[Callable[[], Awaitable[None]]] = [
+                lambda: self.catalog_reads(store, ceiling, pool),
+                lambda: self.checkout(store, pool),
+                sync.push,  # 3: full pushes against the bound, then the delta run
+                sync.order_import,  # 5
+                lambda: sync.propagation(store),  # 4: last, it turns auto sync on
+            ]
+            async with sync:
+                for step in steps:
+                    await step()
+            self.row("footprint: store RSS after catalog + reads",
+                     f"{self.results['footprint_rss_mb_after_reads']:.0f} MB")
+        finally:
+            store.stop()
+            ceiling.stop()
+
+
+async def _telegram_calls(telegram: harness.Process) -> dict[str, int]:
+    async with aiohttp.ClientSession() as session, session.get(f"{telegram.url}/_stats") as response:
+        calls: dict[str, int] = await response.json()
+        return calls
 
 
 def main() -> None:
@@ -176,6 +222,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8, help="duration of each load run")
     parser.add_argument("--products", type=int, default=data.PRODUCTS)
     parser.add_argument("--orders", type=int, default=data.ORDERS)
+    sync_bench.add_arguments(parser)
     args = parser.parse_args()
     if not wrk.available():
         sys.exit("bench: wrk is not installed (make bench installs Debian's wrk when it can)")

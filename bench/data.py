@@ -1,15 +1,34 @@
 """Bench data: 10,000 products in 200 categories (uz/ru names), 3 marketplaces with every product
-mapped, 100,000 past orders. Loaded with COPY in one transaction, on an empty database."""
+mapped, 100,000 past orders. Loaded with COPY in one transaction, on an empty database.
+
+The marketplaces are set up the way `amazing-store marketplace add / set-key / map` leaves them:
+their settings (shop_id, warehouse_id, client_id), their API keys stored encrypted (with the keybox
+given, the one the store under test gets as SECRET_KEYS), `api_base_url` pointing at the sandboxes,
+and every product mapped with the marketplace's keys (`marketplace_keys`, see `sandbox_keys`). Each
+mapping says the marketplace last accepted our current price and stock: a store that has been
+syncing, where a delta run finds nothing to send until something changes.
+"""
 
 from __future__ import annotations
 
+import json
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
+from store.crypto import KeyBox
 from store.seed import ean13
+from store.services import marketplace_admin
+from sync.sandbox.ozon import DEFAULT_API_KEY as OZON_KEY
+from sync.sandbox.ozon import DEFAULT_CLIENT_ID as OZON_CLIENT
+from sync.sandbox.ozon import DEFAULT_WAREHOUSE_ID as OZON_WAREHOUSE
+from sync.sandbox.uzum import DEFAULT_AUTHORIZATION as UZUM_TOKEN
+from sync.sandbox.uzum import DEFAULT_SHOP_ID as UZUM_SHOP
+from sync.sandbox.wildberries import DEFAULT_AUTHORIZATION as WB_TOKEN
+from sync.sandbox.wildberries import DEFAULT_WAREHOUSE_ID as WB_WAREHOUSE
 
 TOP_CATEGORIES = 20
 SUB_PER_TOP = 9  # 20 + 180 = 200 categories
@@ -23,10 +42,35 @@ _WORDS_RU = ["Красный", "Большой", "Новый", "Классиче
 _NOUNS_UZ = ["choynak", "ko'ylak", "telefon", "sumka", "lampa", "soat", "kitob", "gilam", "piyola", "krossovka"]
 _NOUNS_RU = ["чайник", "платье", "телефон", "сумка", "лампа", "часы", "книга", "ковёр", "пиала", "кроссовки"]
 MARKETPLACES = [("Uzum Market", "uzum"), ("Wildberries", "wildberries"), ("Ozon", "ozon")]
+# slug -> (settings, the API key as `marketplace set-key` takes it): the sandboxes' own accounts
+ACCOUNTS: dict[str, tuple[dict[str, Any], str]] = {
+    "uzum": ({"shop_id": UZUM_SHOP}, UZUM_TOKEN),
+    "wildberries": ({"warehouse_id": WB_WAREHOUSE}, WB_TOKEN),
+    "ozon": ({"warehouse_id": OZON_WAREHOUSE}, f"{OZON_CLIENT}:{OZON_KEY}"),
+}
+
+
+def sandbox_keys(slug: str, product_id: int, sku: str, barcode: str) -> dict[str, Any]:
+    """The marketplace's ids of our product (what `marketplace map` stores), stable per product:
+    Uzum product/SKU ids and the barcode, WB card (nmID) and size (chrtID) with the barcode, Ozon
+    our SKU as offer_id plus its product id and Ozon SKU. The sandboxes are seeded with the same."""
+    if slug == "uzum":
+        raw: dict[str, Any] = {"product_id": 100_000 + product_id, "sku_id": 1_000_000 + product_id,
+                               "barcode": barcode, "seller_sku": sku}
+    elif slug == "wildberries":
+        raw = {"nm_id": 200_000 + product_id, "chrt_id": 2_000_000 + product_id, "barcodes": [barcode],
+               "vendor_code": sku}
+    else:
+        raw = {"offer_id": sku, "product_id": 300_000 + product_id, "sku": 3_000_000 + product_id}
+    return marketplace_admin.normalize_keys(marketplace_admin.spec_for(slug), raw)
 
 
 async def load(pool: asyncpg.Pool, *, products: int = PRODUCTS, orders: int = ORDERS,
-               marketplace_urls: dict[str, str] | None = None, seed: int = 7) -> dict[str, int]:
+               marketplace_urls: dict[str, str] | None = None, keybox: KeyBox | None = None,
+               seed: int = 7) -> dict[str, int]:
+    """Fill an empty database. `marketplace_urls` (slug -> the API root an adapter calls) and
+    `keybox` (encrypts the sandboxes' API keys) make the marketplaces syncable; without them they
+    exist and are mapped but cannot be called."""
     rng = random.Random(seed)
     now = datetime(2026, 11, 1)
     async with pool.acquire() as conn, conn.transaction():
@@ -54,22 +98,44 @@ async def load(pool: asyncpg.Pool, *, products: int = PRODUCTS, orders: int = OR
                          f"{_WORDS_RU[i]} {_NOUNS_RU[j]} {pid}", f"Tavsif {pid}", f"Описание {pid}",
                          leaf_ids[pid % len(leaf_ids)], price, sale, rng.randrange(0, 200), True,
                          rng.randrange(0, 5000), rng.randrange(0, 500)))
+        by_id = {row[0]: row for row in rows}
         await conn.copy_records_to_table("products", records=rows, columns=[
             "id", "sku", "barcode", "name_uz", "name_ru", "description_uz", "description_ru", "category_id",
             "price", "sale_price", "stock_quantity", "is_active", "view_count", "order_count"])
 
         urls = marketplace_urls or {}
-        mp_ids = []
+        # Auto sync off: the benchmarks start every run themselves (the store's worker would
+        # otherwise run the same syncs on its schedule); the propagation benchmark turns it on.
+        synced_at = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1)
+        mappings = []
         for mid, (name, slug) in enumerate(MARKETPLACES, start=1):
             await conn.execute(
-                """INSERT INTO marketplaces (id, name, slug, api_base_url, auto_sync_enabled)
-                   VALUES ($1, $2, $3, $4, false)""",
-                mid, name, slug, urls.get(slug))
-            mp_ids.append(mid)
-        mappings = [(pid, mid, f"BN-{pid:05d}", str(mid * 1_000_000 + pid))
-                    for mid in mp_ids for pid in range(1, products + 1)]
-        await conn.copy_records_to_table("marketplace_products", records=mappings, columns=[
-            "product_id", "marketplace_id", "marketplace_sku", "marketplace_product_id"])
+                """INSERT INTO marketplaces (id, name, slug, api_base_url, auto_sync_enabled, settings)
+                   VALUES ($1, $2, $3, $4, false, $5)""",
+                mid, name, slug, urls.get(slug), ACCOUNTS[slug][0])
+            spec = marketplace_admin.spec_for(slug)
+            for pid in range(1, products + 1):
+                row = by_id[pid]
+                keys = sandbox_keys(slug, pid, row[1], row[2])
+                item, card = marketplace_admin.identity(spec, keys)
+                price, sale, stock = row[8], row[9], row[10]
+                mappings.append((pid, mid, item, card, json.dumps(keys), sale if sale is not None else price, price,
+                                 stock, synced_at, synced_at))
+        # COPY has no binary encoder for jsonb here (the pool's JSON codec is a text one): the keys go
+        # through a temporary table as text.
+        columns = ["product_id", "marketplace_id", "marketplace_sku", "marketplace_product_id", "marketplace_keys",
+                   "marketplace_price", "marketplace_full_price", "marketplace_stock", "last_price_sync_at",
+                   "last_stock_sync_at"]
+        await conn.execute(
+            """CREATE TEMP TABLE bench_mappings (product_id int, marketplace_id int, marketplace_sku text,
+                   marketplace_product_id text, marketplace_keys text, marketplace_price numeric,
+                   marketplace_full_price numeric, marketplace_stock int, last_price_sync_at timestamp,
+                   last_stock_sync_at timestamp) ON COMMIT DROP""")
+        await conn.copy_records_to_table("bench_mappings", records=mappings, columns=columns)
+        await conn.execute(
+            f"""INSERT INTO marketplace_products ({", ".join(columns)})
+                SELECT {", ".join(c + "::jsonb" if c == "marketplace_keys" else c for c in columns)}
+                FROM bench_mappings""")
 
         users = [(uid, 900_000_000 + uid, f"Mijoz {uid}", "uz" if uid % 3 else "ru") for uid in range(1, USERS + 1)]
         await conn.copy_records_to_table("users", records=users,
@@ -103,6 +169,9 @@ async def load(pool: asyncpg.Pool, *, products: int = PRODUCTS, orders: int = OR
             "created_at"])
         for table in ("categories", "products", "marketplaces", "users", "orders", "order_items"):
             await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+    if keybox is not None:
+        for slug, (_, secret) in ACCOUNTS.items():
+            await marketplace_admin.set_api_key(pool, keybox, slug, secret)
     async with pool.acquire() as conn:
         await conn.execute("ANALYZE")
     return {"categories": len(categories), "products": products, "mappings": len(mappings),

@@ -961,6 +961,35 @@ async def test_sandbox_control_client_against_running_server() -> None:
         await running.close()
 
 
+async def test_stock_lookup_shows_what_a_push_set_on_every_marketplace() -> None:
+    """GET /_sandbox/stock: one item's stock by the marketplace's own key, without the whole state."""
+    uzum, wb, ozon = (UzumState(enforce_limits=False), WildberriesState(enforce_limits=False),
+                      OzonState(enforce_limits=False))
+    seed_demo(uzum, wb, ozon)
+    pushes: list[tuple[web.Application, dict[str, str], str, Any, str, str]] = [
+        (uzum_app(uzum), UZUM_HEADERS, f"{UZUM}/v2/fbs/sku/stocks",
+         {"skuAmountList": [{"barcode": "4780000000002", "amount": 7}]}, "4780000000002", "4780000000001"),
+        (wildberries_app(wb), WB_HEADERS, f"/api/v3/stocks/{WB_WAREHOUSE}",
+         {"stocks": [{"chrtId": 90_002, "amount": 7}]}, "90002", "90001"),
+        (ozon_app(ozon), OZON_HEADERS, "/v2/products/stocks",
+         {"stocks": [{"offer_id": "DEMO-2", "stock": 7, "warehouse_id": DEFAULT_WAREHOUSE_ID}]}, "DEMO-2", "DEMO-1"),
+    ]
+    for app, headers, path, body, pushed, untouched in pushes:
+        running = await start_sandbox(app, "127.0.0.1", 0)
+        try:
+            async with aiohttp.ClientSession() as session:
+                method = "PUT" if "/api/v3/stocks" in path else "POST"
+                async with session.request(method, f"{running.base_url}{path}", json=body, headers=headers) as reply:
+                    assert reply.status in (200, 204), await reply.text()
+                control = SandboxControl(session, running.base_url)
+                levels = await control.stock([pushed, untouched, "no-such-item"])
+                assert levels == {pushed: 7, untouched: 10, "no-such-item": None}
+                with pytest.raises(SandboxError, match="key="):
+                    await control.stock([])
+        finally:
+            await running.close()
+
+
 async def test_main_helpers() -> None:
     args = parse_args(["--port-uzum", "1", "--demo"])
     assert (args.port_uzum, args.port_wb, args.demo) == (1, 8702, True)

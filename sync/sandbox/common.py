@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Literal
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -797,6 +798,12 @@ class SandboxState(ABC):
     def snapshot_data(self) -> dict[str, Any]:
         """Marketplace-specific part of :meth:`snapshot` (prices, stocks, orders, ...)."""
 
+    def stock_levels(self, keys: Sequence[str]) -> dict[str, int | None]:
+        """The stock each item shows now, by the marketplace's stock key (Uzum: barcode, Wildberries:
+        chrtId, Ozon: offer_id); None for an unknown key. A cheap read for whoever waits for a push to
+        arrive (``GET /_sandbox/stock``), where the whole snapshot would be too heavy to poll."""
+        raise SandboxError(f"the {self.marketplace} sandbox has no stock lookup")
+
     def options(self) -> dict[str, Any]:
         """Marketplace-specific knobs (see :meth:`configure`)."""
         return {}
@@ -1024,6 +1031,13 @@ def _get_state(state: SandboxState, request: web.Request, _body: Any) -> Any:
     return state.snapshot(include_bodies=request.query.get("bodies", "") in ("1", "true", "yes"))
 
 
+def _stock(state: SandboxState, request: web.Request, _body: Any) -> Any:
+    keys = request.query.getall("key", [])
+    if not keys:
+        raise SandboxError("give the items as ?key=...&key=... (Uzum: barcode, Wildberries: chrtId, Ozon: offer_id)")
+    return {"stock": state.stock_levels(keys)}
+
+
 def _reset(state: SandboxState, _request: web.Request, _body: Any) -> Any:
     state.reset()
     return {"ok": True}
@@ -1109,9 +1123,10 @@ def _calls_clear(state: SandboxState, _request: web.Request, _body: Any) -> Any:
 
 
 def add_control_routes(app: web.Application) -> None:
-    """``/_sandbox/...``: state, reset, catalog, credentials, orders, faults, limits, config, calls."""
+    """``/_sandbox/...``: state, stock, reset, catalog, credentials, orders, faults, limits, config, calls."""
     p = CONTROL_PREFIX
     app.router.add_get(f"{p}/state", _control(_get_state))
+    app.router.add_get(f"{p}/stock", _control(_stock))
     app.router.add_post(f"{p}/reset", _control(_reset))
     app.router.add_post(f"{p}/catalog", _control(_catalog))
     app.router.add_post(f"{p}/credentials", _control(_credentials))
@@ -1191,6 +1206,12 @@ class SandboxControl:
 
     async def state(self, include_bodies: bool = False) -> Any:
         return await self._call("GET", "/state?bodies=1" if include_bodies else "/state")
+
+    async def stock(self, keys: Sequence[str]) -> dict[str, int | None]:
+        """The stock of these items (see :meth:`SandboxState.stock_levels`)."""
+        query = "&".join(f"key={quote(str(key), safe='')}" for key in keys)
+        levels: dict[str, int | None] = (await self._call("GET", f"/stock?{query}"))["stock"]
+        return levels
 
     async def reset(self) -> Any:
         return await self._call("POST", "/reset", {})

@@ -131,6 +131,7 @@ class OzonState(SandboxState):
 
     def _init_data(self) -> None:
         self.products: dict[int, OzonProduct] = {}
+        self._by_offer: dict[str, int] = {}  # offer_id -> product_id, kept by _seed_product (O(1) lookups)
         self.warehouses: dict[int, dict[str, Any]] = {
             DEFAULT_WAREHOUSE_ID: {
                 "warehouse_id": DEFAULT_WAREHOUSE_ID,
@@ -152,10 +153,8 @@ class OzonState(SandboxState):
     # ---- lookups ---------------------------------------------------------------------------
 
     def product_by_offer(self, offer_id: str) -> OzonProduct | None:
-        for product in self.products.values():
-            if product.offer_id == offer_id:
-                return product
-        return None
+        product_id = self._by_offer.get(offer_id)
+        return None if product_id is None else self.products.get(product_id)
 
     def find_product(self, item: Mapping[str, Any]) -> OzonProduct | None:
         """``offer_id`` wins over ``product_id`` when both are given (as documented)."""
@@ -256,6 +255,7 @@ class OzonState(SandboxState):
         if isinstance(data, dict):
             if data.get("replace"):
                 self.products.clear()
+                self._by_offer.clear()
                 self.stocks.clear()
                 self.stock_updated_at.clear()
             for raw in data.get("warehouses") or []:
@@ -300,7 +300,10 @@ class OzonState(SandboxState):
             if raw.get("min_price") is not None
             else None,
         )
+        if old is not None:
+            self._by_offer.pop(old.offer_id, None)
         self.products[product_id] = product
+        self._by_offer[offer_id] = product_id
         stocks = raw.get("stocks")
         if isinstance(stocks, dict):
             for wid, amount in stocks.items():
@@ -481,6 +484,15 @@ class OzonState(SandboxState):
             "available_actions": list(_ACTIONS.get(posting.status, [])),
         }
         return data
+
+    def stock_levels(self, keys: Sequence[str]) -> dict[str, int | None]:
+        """The stock per offer_id at the first warehouse (where a seeded ``stock`` goes)."""
+        warehouse_id = min(self.warehouses)
+        levels: dict[str, int | None] = {}
+        for key in keys:
+            product = self.product_by_offer(key)
+            levels[key] = None if product is None else self.stocks.get((warehouse_id, product.product_id))
+        return levels
 
     def snapshot_data(self) -> dict[str, Any]:
         return {

@@ -172,6 +172,7 @@ class UzumState(SandboxState):
         self.shops: dict[int, str] = {DEFAULT_SHOP_ID: "Sandbox shop"}
         self.products: dict[int, UzumProduct] = {}
         self.skus: dict[int, UzumSku] = {}
+        self._by_barcode: dict[str, UzumSku] = {}  # kept by _seed_sku: a lookup per pushed line stays O(1)
         self.orders: dict[int, dict[str, Any]] = {}
         self.tokens: dict[str, UzumToken] = {DEFAULT_AUTHORIZATION: UzumToken(DEFAULT_AUTHORIZATION)}
         self.max_stock_batch: int | None = None
@@ -182,10 +183,7 @@ class UzumState(SandboxState):
     # ---- lookups ---------------------------------------------------------------------------
 
     def sku_by_barcode(self, barcode: str) -> UzumSku | None:
-        for sku in self.skus.values():
-            if sku.barcode == barcode:
-                return sku
-        return None
+        return self._by_barcode.get(barcode)
 
     def _token(self, identity: str) -> UzumToken:
         return self.tokens[identity]
@@ -299,6 +297,7 @@ class UzumState(SandboxState):
             if data.get("replace"):
                 self.products.clear()
                 self.skus.clear()
+                self._by_barcode.clear()
             for shop in data.get("shops") or []:
                 if not isinstance(shop, dict):
                     raise SandboxError("shops[] must be objects {id, name}")
@@ -358,7 +357,10 @@ class UzumState(SandboxState):
             else control_int(item["purchasePrice"], "purchasePrice"),
             amount=control_int(item.get("amount", 0), "amount"),
         )
+        if sku_id in self.skus:
+            self._by_barcode.pop(self.skus[sku_id].barcode, None)
         self.skus[sku_id] = sku
+        self._by_barcode[barcode] = sku
         return sku
 
     def _find_seed_sku(self, line: Mapping[str, Any]) -> UzumSku:
@@ -498,6 +500,14 @@ class UzumState(SandboxState):
         date_field = _STATUS_DATE_FIELD.get(status)
         if date_field is not None:
             order[date_field] = self.now_ms()
+
+    def stock_levels(self, keys: Sequence[str]) -> dict[str, int | None]:
+        """The FBS amount per barcode."""
+        levels: dict[str, int | None] = {}
+        for key in keys:
+            sku = self.sku_by_barcode(key)
+            levels[key] = None if sku is None else sku.amount
+        return levels
 
     def snapshot_data(self) -> dict[str, Any]:
         return {

@@ -655,6 +655,11 @@ class WildberriesState(SandboxState):
             self.orders[oid]["supplyId"] = data["supplyId"]
         return {**self.orders[oid], "supplierStatus": supplier, "wbStatus": wb_status}
 
+    def stock_levels(self, keys: Sequence[str]) -> dict[str, int | None]:
+        """The stock per chrtId at the first warehouse (where a seeded ``amount`` goes)."""
+        stock = self.stocks.get(self._first_warehouse(), {})
+        return {key: stock.get(int(key)) if key.isdigit() else None for key in keys}
+
     def snapshot_data(self) -> dict[str, Any]:
         return {
             "tokens": sorted(self.tokens),
