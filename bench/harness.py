@@ -45,6 +45,7 @@ class Process:
     log: Path
     port: int
     extra: dict[str, str] = field(default_factory=dict)
+    _ps: psutil.Process | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -54,7 +55,11 @@ class Process:
         return float(psutil.Process(self.proc.pid).memory_info().rss) / 2**20
 
     def cpu_percent(self) -> float:
-        return float(psutil.Process(self.proc.pid).cpu_percent())
+        """CPU % since the previous call (the first call starts the interval): one psutil handle
+        must be kept, a new one always answers 0."""
+        if self._ps is None:
+            self._ps = psutil.Process(self.proc.pid)
+        return float(self._ps.cpu_percent())
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -235,8 +235,12 @@ class _Arithmetic:
             # a new shape: carry our token count over (never more than it reported)
             tokens = ours if remaining is None else min(ours, remaining)
             state.tat = sent_at + (burst_now - tokens) * interval
-        elif remaining is not None and ours > remaining + 1:
-            # in sync we can never be a whole token above what it reported: someone else spent them
+        elif remaining is not None and ours > remaining + 1 + effective_margin(
+            self.margin, interval, burst_now
+        ) / interval:
+            # In sync we can never be a whole token (plus the jitter margin we add once: a first
+            # request that arrives late, a count rounded down) above what it reported: someone else
+            # spent them.
             state.tat = sent_at + (burst_now - remaining) * interval
 
 
@@ -370,8 +374,13 @@ elseif op == 'observe' then
     local tokens = ours
     if remaining and remaining < tokens then tokens = remaining end
     tat = sent_at + (burst - tokens) * interval
-  elseif remaining and ours > remaining + 1 then
-    tat = sent_at + (burst - remaining) * interval
+  else
+    local tau = (burst - 1) * interval
+    local m = margin
+    if tau > 0 then m = math.min(m, tau / 2) else m = math.min(m, interval * 0.05) end
+    if remaining and ours > remaining + 1 + m / interval then
+      tat = sent_at + (burst - remaining) * interval
+    end
   end
 end
 redis.call('HSET', KEYS[1], 'tat', string.format('%.6f', tat))
