@@ -139,7 +139,7 @@ SCHEMAS: dict[str, Any] = {
     "CheckoutForm": {"type": "object", "required": ["customer_name", "customer_phone", "delivery_address"],
                      "properties": {
         "customer_name": {"type": "string", "minLength": 2, "maxLength": 255},
-        "customer_phone": {"type": "string", "description": "an Uzbek number; stored as +998XXXXXXXXX",
+        "customer_phone": {"type": "string", "description": "an Uzbek number; stored as +998NNNNNNNNN",
                            "example": "+998 90 123 45 67"},
         "delivery_address": {"type": "string", "minLength": 5, "maxLength": 500},
         "delivery_notes": {"type": "string", "maxLength": 500, "nullable": True},

@@ -22,10 +22,3 @@ async def product_ids(db: Executor, user_id: int) -> list[int]:
         "SELECT product_id FROM favorites WHERE user_id = $1 ORDER BY created_at DESC, id DESC", user_id
     )
     return [r["product_id"] for r in rows]
-
-
-async def contains(db: Executor, user_id: int, product_id: int) -> bool:
-    value = await db.fetchval(
-        "SELECT 1 FROM favorites WHERE user_id = $1 AND product_id = $2", user_id, product_id
-    )
-    return value is not None

@@ -211,7 +211,7 @@ _UZ_PHONE = re.compile(r"^(?:\+?998)?([2-9]\d{8})$")
 
 
 def normalize_uz_phone(raw: str) -> str | None:
-    """An Uzbek phone number as +998XXXXXXXXX, or None when it is not one.
+    """An Uzbek phone number as +998NNNNNNNNN, or None when it is not one.
 
     Accepts what people type: spaces, dashes, brackets, with or without +998 / 998."""
     digits = _PHONE_JUNK.sub("", raw.strip())
@@ -222,7 +222,7 @@ def normalize_uz_phone(raw: str) -> str | None:
 @dataclass(frozen=True, slots=True)
 class CheckoutForm:
     customer_name: str
-    customer_phone: str  # normalised +998XXXXXXXXX
+    customer_phone: str  # normalised +998NNNNNNNNN
     delivery_address: str
     delivery_notes: str | None
 
