@@ -47,15 +47,6 @@ async def clear(db: Executor, user_id: int) -> None:
     await db.execute("DELETE FROM cart_items WHERE user_id = $1", user_id)
 
 
-async def get_line(db: Executor, user_id: int, product_id: int) -> CartItem | None:
-    row = await db.fetchrow(
-        """SELECT id, user_id, product_id, quantity, price_snapshot FROM cart_items
-           WHERE user_id = $1 AND product_id = $2""",
-        user_id, product_id,
-    )
-    return CartItem.from_record(row) if row else None
-
-
 async def count_lines(db: Executor, user_id: int) -> int:
     value: int = await db.fetchval("SELECT count(*) FROM cart_items WHERE user_id = $1", user_id)
     return value
@@ -83,3 +74,14 @@ async def list_with_products(db: Executor, user_id: int) -> list[tuple[CartItem,
     )
     return [(CartItem(row["cart_item_id"], user_id, row["id"], row["cart_quantity"], row["price_snapshot"]),
              Product.from_record(row)) for row in rows]
+
+
+async def line_stats(db: Executor, user_id: int, product_id: int) -> tuple[bool, int]:
+    """(does the cart hold this product already, how many lines it has), in one query."""
+    row = await db.fetchrow(
+        """SELECT coalesce(bool_or(product_id = $2), FALSE) AS has_line, count(*) AS lines
+           FROM cart_items WHERE user_id = $1""",
+        user_id, product_id,
+    )
+    assert row is not None
+    return bool(row["has_line"]), int(row["lines"])

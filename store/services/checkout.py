@@ -196,9 +196,8 @@ async def set_cart_quantity(
                 raise NotEnoughStock("error.not_enough_stock", name=product.name(lang),
                                      available=product.stock_quantity,
                                      details={"available": {str(product.id): product.stock_quantity}})
-            if await cart.get_line(conn, user_id, product_id) is None and (
-                await cart.count_lines(conn, user_id) >= MAX_CART_LINES
-            ):
+            has_line, lines = await cart.line_stats(conn, user_id, product_id)
+            if not has_line and lines >= MAX_CART_LINES:
                 raise Conflict("error.cart_full", limit=MAX_CART_LINES)
             await cart.set_quantity(conn, user_id, product_id, quantity, product.current_price)
         return await cart_view(conn, user_id, settings)
