@@ -23,8 +23,6 @@ from store.telegram_auth import local_bot_token
 
 log = logging.getLogger(__name__)
 
-WORKER_DRAIN_SECONDS = 10.0
-
 
 async def _servers_ctx(app: web.Application) -> AsyncIterator[None]:
     async with runtime.servers(app[keys.SETTINGS]) as endpoints:
@@ -48,7 +46,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
-    from sync.worker import build_worker
+    from sync.worker import build_worker, stop_worker
 
     if not app[keys.SETTINGS].run_worker:
         log.info("worker: not started in this process (RUN_WORKER=false)")
@@ -61,20 +59,7 @@ async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        # Stop taking jobs, give the ones in flight a moment to finish, then cancel the rest: arq
-        # re-runs a cancelled job later, and every job is safe to run twice.
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        running = [t for t in worker.tasks.values() if not t.done()]
-        if running:
-            await asyncio.wait(running, timeout=WORKER_DRAIN_SECONDS)
-        try:
-            await worker.close()
-        except asyncio.CancelledError:
-            # close() re-raises the cancellation of the jobs it cancelled; only ours must propagate.
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
+        await stop_worker(worker, task)
 
 
 def _stop_on_crash(what: str) -> Callable[[asyncio.Task[None]], None]:

@@ -72,7 +72,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from store import runtime
-    from sync.worker import build_worker
+    from sync.worker import build_worker, stop_worker
 
     async with runtime.servers(settings) as endpoints, runtime.database(endpoints) as pool:
         worker = build_worker(settings, endpoints.redis_url, pool)
@@ -84,9 +84,7 @@ async def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         task = asyncio.create_task(worker.main())
         await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
-        await worker.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_worker(worker, task)
     return 0
 
 

@@ -7,8 +7,10 @@ settings and the same database code.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import warnings
 from typing import Any, TypedDict
 
 import asyncpg
@@ -89,3 +91,29 @@ def build_worker(settings: Settings, redis_url: str, db: asyncpg.Pool, *, burst:
         health_check_interval=60,
         poll_delay=0.2,
     )
+
+
+WORKER_DRAIN_SECONDS = 10.0
+
+
+async def stop_worker(worker: Worker, task: asyncio.Task[None] | None = None, *,
+                      drain: float = WORKER_DRAIN_SECONDS) -> None:
+    """Stop `worker` in order: stop taking jobs (cancel `task`, the one running `worker.main()`),
+    give the jobs in flight up to `drain` seconds to finish, then close it. arq cancels whatever is
+    still running (it re-runs those later; every job is safe to run twice) and closes its pool."""
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    running = [t for t in worker.tasks.values() if not t.done()]
+    if running:
+        await asyncio.wait(running, timeout=drain)
+    with warnings.catch_warnings():
+        # arq 0.28 closes its Redis pool with redis-py's deprecated close(); not ours to fix.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            await worker.close()
+        except asyncio.CancelledError:
+            # close() re-raises the cancellation of the jobs it cancelled; only ours must propagate.
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import warnings
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +25,7 @@ from pydantic import SecretStr
 from bot import delivery
 from store.app import create_app
 from store.settings import Settings
+from sync.worker import stop_worker
 from tests.bot_helpers import ADMIN_ID, OTHER_JOBS, WEBAPP_URL, JobLog
 from tests.conftest import Client, MakeClient
 from tests.fake_telegram import TOKEN, FakeTelegram
@@ -85,24 +85,10 @@ async def worker(clean_bot_tables: asyncpg.Pool, bot_settings: Settings, redis_u
     )
     task = asyncio.create_task(worker.main())
     yield log
-    # Let jobs in flight finish: arq's close() cancels them and then re-raises their CancelledError.
-    in_flight = [t for t in worker.tasks.values() if not t.done()]
-    if in_flight:
-        await asyncio.wait(in_flight, timeout=10)
-    with warnings.catch_warnings():
-        # arq closes its Redis pool with redis-py's deprecated close(); not ours to fix.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            await worker.close()
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
-        finally:
-            # Never leave this worker polling the queue into the next test.
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await delivery.close_bot(worker.ctx)  # in case close() stopped before on_shutdown
+    try:
+        await stop_worker(worker, task)
+    finally:
+        await delivery.close_bot(worker.ctx)  # in case close() stopped before on_shutdown
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -23,7 +22,7 @@ from store.services import events, marketplace_sync, stock
 from store.services.marketplace_admin import AdminError
 from store.settings import Settings
 from sync import jobs
-from sync.worker import build_worker
+from sync.worker import build_worker, stop_worker
 from tests.conftest import MakeClient
 from tests.sync_support import SLUGS, Bench, make_products, open_bench, product
 from tests.tma import start_shop
@@ -36,9 +35,7 @@ async def bench(pool: asyncpg.Pool, settings: Settings, redis_url: str) -> Async
 
 
 async def close(worker: Worker) -> None:
-    with warnings.catch_warnings():  # arq 0.28 closes its Redis pool with redis-py's deprecated close()
-        warnings.simplefilter("ignore", DeprecationWarning)
-        await worker.close()
+    await stop_worker(worker)
 
 
 async def burst(bench: Bench) -> Worker:

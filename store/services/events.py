@@ -22,6 +22,7 @@ STOCK_DEBOUNCE_SECONDS = 1.0
 JOB_ORDER_CREATED = "notify_order_created"
 JOB_ORDER_STATUS = "notify_order_status"
 JOB_PROPAGATE_STOCK = "propagate_stock"
+JOB_PROPAGATE_PRICE = "propagate_price"
 
 
 # Pub/sub channel: every store process drops its catalog read cache on a message (webapp.cache).
@@ -46,35 +47,29 @@ async def order_status_changed(redis: ArqRedis, order_id: int, old: str, new: st
 async def stock_changed(redis: ArqRedis, product_ids: Iterable[int]) -> None:
     """Master stock moved: push it to every other active marketplace mapping, debounced."""
     await catalog_changed(redis)
+    await _enqueue_pushes(redis, JOB_PROPAGATE_STOCK, "propagate-stock", product_ids)
+
+
+async def _enqueue_pushes(redis: ArqRedis, job: str, id_prefix: str, product_ids: Iterable[int]) -> None:
+    """One push job per product, debounced: while one is queued for a product, another is not."""
     for product_id in sorted(set(product_ids)):
-        job = await redis.enqueue_job(
-            JOB_PROPAGATE_STOCK, product_id,
-            _job_id=f"propagate-stock:{product_id}", _defer_by=STOCK_DEBOUNCE_SECONDS,
-        )
-        if job is None:
-            log.debug("stock push for product %s already queued (debounced)", product_id)
-
-
-JOB_PROPAGATE_PRICE = "propagate_price"
+        queued = await redis.enqueue_job(job, product_id, _job_id=f"{id_prefix}:{product_id}",
+                                         _defer_by=STOCK_DEBOUNCE_SECONDS)
+        if queued is None:
+            log.debug("%s for product %s already queued (debounced)", job, product_id)
 
 
 async def price_changed(redis: ArqRedis, product_ids: Iterable[int]) -> None:
     """A product's price or sale price changed: push it to its marketplace mappings, debounced
     like the stock push (job `propagate_price(ctx, product_id)`, implemented in sync.jobs)."""
     await catalog_changed(redis)
-    for product_id in sorted(set(product_ids)):
-        job = await redis.enqueue_job(
-            JOB_PROPAGATE_PRICE, product_id,
-            _job_id=f"propagate-price:{product_id}", _defer_by=STOCK_DEBOUNCE_SECONDS,
-        )
-        if job is None:
-            log.debug("price push for product %s already queued (debounced)", product_id)
+    await _enqueue_pushes(redis, JOB_PROPAGATE_PRICE, "propagate-price", product_ids)
 
 
 async def announce(*sends: Awaitable[None]) -> None:
-    """Send events after a commit. What they tell of is already committed, so a Redis failure here must not turn
-    into an error for the customer: it is logged loudly (notifications and the marketplace stock push
-    are then late until the next sync)."""
+    """Send events after a commit. What they tell of is already committed, so a Redis failure here
+    must not turn into an error for the caller: it is logged loudly (notifications and the
+    marketplace pushes are then late until the next sync)."""
     for send in sends:
         try:
             await send
