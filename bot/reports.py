@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot import render
 from db.models import Marketplace, SyncLog
 from db.pool import Executor
-from db.repos import marketplaces, products, sync_logs
+from db.repos import marketplace_quotas, marketplaces, products, sync_logs
 from store.i18n import CATALOG, t
 from store.logs import redact
 from store.services import stats as stats_service
@@ -73,6 +73,7 @@ async def sync_status_text(db: Executor, lang: str) -> str:
     for log in await sync_logs.latest_per_type(db):
         by_marketplace.setdefault(log.marketplace_id, []).append(log)
     parts = [t("bot.syncstatus.title", lang)]
+    quotas = {q.marketplace_id: q for q in await marketplace_quotas.list_all(db)}
     all_marketplaces = await marketplaces.list_all(db)
     if not all_marketplaces:
         parts.append(t("bot.syncstatus.no_marketplaces", lang))
@@ -89,6 +90,15 @@ async def sync_status_text(db: Executor, lang: str) -> str:
                      processed=log.items_processed, failed=log.items_failed)
             excerpt = _error_excerpt(log.error_message) if log.status != "success" else ""
             block.append(line + (f"\n    <i>{excerpt}</i>" if excerpt else ""))
+        quota = quotas.get(marketplace.id)
+        if quota is not None:
+            date = render.local_time(quota.observed_at)
+            if quota.daily_remaining <= 0:
+                block.append(t("bot.syncstatus.quota_out", lang, date=date))
+            else:
+                limit = "" if quota.daily_limit is None else t("bot.syncstatus.quota_limit", lang,
+                                                                 limit=quota.daily_limit)
+                block.append(t("bot.syncstatus.quota", lang, remaining=quota.daily_remaining, limit=limit, date=date))
         parts.append("\n".join(block))
     return render.truncate("\n\n".join(parts))
 

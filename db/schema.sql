@@ -404,3 +404,15 @@ CREATE TABLE bot_blocked_chats (
     blocked_at TIMESTAMP NOT NULL DEFAULT NOW(),
     reason TEXT -- Telegram's description, e.g. "Forbidden: bot was blocked by the user"
 );
+
+-- (0007) marketplace truths and drift
+
+ALTER TABLE sync_log_items ADD COLUMN ours TEXT; -- reconcile: our value, as a person reads it
+ALTER TABLE sync_log_items ADD COLUMN theirs TEXT; -- reconcile: the marketplace's value
+
+CREATE TABLE marketplace_quotas (
+    marketplace_id INTEGER PRIMARY KEY REFERENCES marketplaces(id) ON DELETE CASCADE,
+    daily_limit INTEGER, -- x-ratelimit-limit-per-day, when sent
+    daily_remaining INTEGER NOT NULL, -- x-ratelimit-remaining-per-day of the last answer seen
+    observed_at TIMESTAMP NOT NULL -- when that answer came (UTC)
+);

@@ -55,7 +55,16 @@ from redis.exceptions import LockError, RedisError
 
 from db.models import Marketplace, MarketplaceOrder, Order, Product, SyncCandidate, SyncLog
 from db.pool import Executor
-from db.repos import marketplace_orders, marketplace_products, marketplaces, orders, products, sync_logs, sync_state
+from db.repos import (
+    marketplace_orders,
+    marketplace_products,
+    marketplace_quotas,
+    marketplaces,
+    orders,
+    products,
+    sync_logs,
+    sync_state,
+)
 from store.crypto import KeyBox
 from store.logs import redact
 from store.services import events, stock
@@ -69,6 +78,7 @@ from store.services.marketplace_admin import (
     spec_for,
 )
 from sync.adapters.base import (
+    DailyQuota,
     MarketplaceAdapter,
     MarketplaceError,
     OrderStatusSource,
@@ -76,6 +86,7 @@ from sync.adapters.base import (
     RemoteOrder,
     RemoteOrderLine,
     StockUpdate,
+    WatchedOrders,
 )
 
 log = logging.getLogger(__name__)
@@ -87,6 +98,8 @@ _FORWARD_RANK = {"pending": 0, "confirmed": 1, "shipped": 2, "delivered": 3}
 PUSH_CHUNK = 1000  # items per adapter call: WB batches 1000, Ozon 1000 (prices) / 100 (stocks)
 ORDER_LOOKBACK = timedelta(days=7)  # the first import of a marketplace looks this far back
 ORDER_LOOKBACK_MAX = timedelta(days=30)  # a stuck high-water mark never makes a window longer than this
+RETURN_WATCH = timedelta(days=14)  # a delivered marketplace order is watched this long for a return
+QUOTA_MEMORY = timedelta(hours=1)  # a remembered daily quota primes the next run for this long
 CURSOR_OVERLAP = timedelta(minutes=10)  # re-read a little before the mark: clocks differ, late orders
 DUE_SLACK = timedelta(seconds=30)  # a run that started a few seconds after a tick is due at the next
 ERROR_SUMMARY_LIMIT = 1000  # characters of sync_logs.error_message (every item is in sync_log_items)
@@ -168,6 +181,7 @@ class RunResult:
     fatal: str | None = None
     notes: list[str] = field(default_factory=list)  # work left undone: makes the run partial
     remarks: list[str] = field(default_factory=list)  # worth knowing, not a failure (kept in the message)
+    headline: list[str] = field(default_factory=list)  # what stopped the run, said before the item list
     whole_failure_is_error: bool = True  # pushes: every item failing means the run failed
 
     def status(self) -> str:
@@ -178,7 +192,7 @@ class RunResult:
         return "partial" if self.failures or self.notes else "success"
 
     def message(self, marketplace: Marketplace | None = None) -> str | None:
-        parts: list[str] = []
+        parts: list[str] = list(self.headline)
         if self.fatal:
             parts.append(self.fatal)
         if self.failures:
@@ -214,6 +228,7 @@ def describe_error(marketplace: Marketplace, exc: MarketplaceError) -> str:
         "timeout": "the marketplace did not answer in time; the next run retries",
         "bad_response": "the marketplace's answer could not be read; the next run retries",
         "rejected": "the marketplace rejected the request",
+        "quota": "the marketplace's daily request quota is used up; what was not sent goes out once it renews",
     }
     hint = hints.get(exc.kind, "the call failed")
     return redact(f"{marketplace.name}: {hint} ({exc})")
@@ -241,8 +256,10 @@ async def run_logged(
     if scheduled:
         await sync_state.mark_run_started(deps.pool, marketplace.id, sync_type)
     log_id = await sync_logs.start(deps.pool, marketplace.id, sync_type)
+    adapter: MarketplaceAdapter | None = None
     try:
         adapter = deps.adapters(account_for(marketplace, deps.keybox))
+        await _prime_quota(deps.pool, marketplace, adapter)
         result = await work(adapter)
     except AdminError as exc:
         result = RunResult(fatal=str(exc))
@@ -252,6 +269,8 @@ async def run_logged(
         # recorded as this run's error instead of leaving the row saying only "did not finish"
         log.exception("%s %s sync failed", marketplace.slug, sync_type)
         result = RunResult(fatal=f"internal error: {type(exc).__name__}: {exc}")
+    if adapter is not None:
+        await _keep_quota(deps.pool, marketplace, adapter, result)
     entry = await sync_logs.finish(
         deps.pool, log_id, status=result.status(), items_processed=result.processed,
         items_failed=len(result.failures), error_message=result.message(marketplace),
@@ -264,6 +283,39 @@ async def run_logged(
     log.info("sync %s %s: %s, %d processed, %d failed", marketplace.slug, sync_type, entry.status,
              entry.items_processed, entry.items_failed)
     return entry
+
+
+async def _prime_quota(pool: asyncpg.Pool, marketplace: Marketplace, adapter: MarketplaceAdapter) -> None:
+    """Tell an adapter with a daily quota what the last run saw (recently), so it does not start
+    spending a quota that is already used up."""
+    if not isinstance(adapter, DailyQuota):
+        return
+    known = await marketplace_quotas.get(pool, marketplace.id)
+    if known is not None and known.observed_at >= utcnow() - QUOTA_MEMORY:
+        adapter.assume_daily_quota(known.daily_remaining, known.daily_limit)
+
+
+async def _keep_quota(pool: asyncpg.Pool, marketplace: Marketplace, adapter: MarketplaceAdapter,
+                      result: RunResult) -> None:
+    """Remember the quota the run ended with (for the next run and /syncstatus) and say in the run's
+    message how much of it is left when that is what stopped the run."""
+    if not isinstance(adapter, DailyQuota):
+        return
+    seen = adapter.daily_quota()
+    if seen is None:
+        return
+    remaining, limit = seen
+    try:
+        await marketplace_quotas.record(pool, marketplace.id, remaining, limit)
+    except (asyncpg.PostgresError, OSError):
+        log.exception("could not record the daily quota of %s", marketplace.slug)
+    stopped = sum(1 for f in result.failures if "daily request quota is used up" in f.message)
+    if stopped:
+        if stopped == len(result.failures):
+            result.whole_failure_is_error = False  # nothing is wrong: the day's budget is spent
+        of = f" of {limit}" if limit is not None else ""
+        result.headline.append(f"{marketplace.name}'s daily request quota: {remaining}{of} left; {stopped} item(s) "
+                               "wait for it to renew (the next run continues)")
 
 
 # --- pushes ------------------------------------------------------------------------------------
@@ -630,6 +682,9 @@ async def import_orders(
         state = await sync_state.get(deps.pool, marketplace.id, "orders")
         since = state.cursor_at - CURSOR_OVERLAP if state and state.cursor_at else started - ORDER_LOOKBACK
         since = max(since, started - ORDER_LOOKBACK_MAX)
+    if isinstance(adapter, WatchedOrders):
+        adapter.watch_orders_from(await marketplace_orders.oldest_watched(
+            deps.pool, marketplace.slug, started - RETURN_WATCH))
     remote_orders = await adapter.fetch_orders(since)
     matcher = await _Matcher.load(deps.pool, marketplace, spec)
     await matcher.find_by_codes(deps.pool, (line.seller_sku or "" for o in remote_orders for line in o.lines))

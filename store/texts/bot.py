@@ -231,6 +231,16 @@ TEXTS: dict[str, dict[str, str]] = {
     "bot.sync_type.stock": {"uz": "Qoldiq", "ru": "Остатки"},
     "bot.sync_type.price": {"uz": "Narxlar", "ru": "Цены"},
     "bot.sync_type.orders": {"uz": "Buyurtmalar", "ru": "Заказы"},
+    "bot.sync_type.reconcile": {"uz": "Solishtirish", "ru": "Сверка"},
+    "bot.syncstatus.quota": {
+        "uz": "  • Kunlik so'rovlar limiti: {remaining}{limit} qoldi ({date})",
+        "ru": "  • Дневной лимит запросов: осталось {remaining}{limit} ({date})",
+    },
+    "bot.syncstatus.quota_limit": {"uz": " / {limit}", "ru": " из {limit}"},
+    "bot.syncstatus.quota_out": {
+        "uz": "  ⛔ Kunlik so'rovlar limiti tugadi ({date}): yangilanganda davom etadi",
+        "ru": "  ⛔ Дневной лимит запросов исчерпан ({date}): продолжим, когда он обновится",
+    },
     "bot.sync_status.success": {"uz": "muvaffaqiyatli", "ru": "успешно"},
     "bot.sync_status.partial": {"uz": "qisman", "ru": "частично"},
     "bot.sync_status.error": {"uz": "xato", "ru": "ошибка"},

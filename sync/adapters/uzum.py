@@ -10,13 +10,22 @@
   page size Uzum itself allows on the matching read (`GET /v3/fbs/sku/stocks`, size 1..100): a
   size the gateway surely takes, while keeping the search for one bad barcode to ~14 calls.
 * Orders: `GET /v2/fbs/orders` once per status (it takes one), pages of 50 until a short page;
-  an order counts as changed since T when its creation or any status date is at or after T
-  (the server's date filter has unclear units, so dates are read client-side, ms or ISO).
+  an order counts as changed since T when its creation or any status date is at or after T (read
+  client-side, ms or ISO). Incremental: the lists of statuses an order passes through (CREATED ...
+  PENDING_CANCELLATION) hold only live orders and are read whole; the lists of final statuses
+  (COMPLETED, CANCELED, RETURNED) grow for ever, so they are asked only for orders created since
+  T or since the oldest order we hold that may still change (`watch_orders_from`), with `dateFrom`
+  in milliseconds (the unit one real client uses on this method; the spec says only int64).
+  PENDING_CANCELLATION is not a cancellation yet: the order keeps its status and its stock
+  (`on_hold`) until Uzum says CANCELED.
+* Daily quota: the gateway sends `x-ratelimit-limit-per-day` / `x-ratelimit-remaining-per-day`.
+  Pushes stop (error kind `quota`, the rest "not sent") once `daily_reserve` requests (setting,
+  default 100) or fewer are left, keeping those for order import, which stops at 0.
 * Catalogue: `GET /v1/product/shop/{shopId}` pages, with the string barcodes from
   `GET /v3/fbs/sku/stocks` (the catalogue types barcode as int64 and loses leading zeros).
 
 Account: `base_url` is the API root including `/api/seller-openapi` (empty: the real one);
-settings `shop_id` (and optionally `shop_ids` for orders of several shops); one rate-limit group,
+settings `shop_id` (and optionally `shop_ids` for orders of several shops, `daily_reserve`); one rate-limit group,
 `default` (5 rps burst 10 until the gateway's `x-ratelimit-*` headers say otherwise).
 """
 
@@ -24,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -72,7 +81,10 @@ RATE_HEADERS = RateHeaders(
     rate=("x-ratelimit-replenish-rate",),
     burst=("x-ratelimit-burst-capacity",),
     retry=("Retry-After",),
+    day_remaining=("x-ratelimit-remaining-per-day",),
+    day_limit=("x-ratelimit-limit-per-day",),
 )
+DAILY_RESERVE = 100  # requests of the daily quota kept for order import (pushes stop above it)
 
 STATUS_MAP: Mapping[str, str] = {
     "CREATED": "pending",
@@ -84,10 +96,14 @@ STATUS_MAP: Mapping[str, str] = {
     "DELIVERED_TO_CUSTOMER_DELIVERY_POINT": "shipped",
     "COMPLETED": "delivered",
     "CANCELED": "cancelled",
-    "PENDING_CANCELLATION": "cancelled",
+    # the buyer asked to cancel, Uzum has not decided: keep the order's status and its stock
+    # (RemoteOrder.on_hold); "pending" only for an order new to us
+    "PENDING_CANCELLATION": "pending",
     "RETURNED": "cancelled",
 }
 ORDER_STATUSES: tuple[str, ...] = tuple(STATUS_MAP)
+FINAL_STATUSES = frozenset({"COMPLETED", "CANCELED", "RETURNED"})  # read from a date: the lists only grow
+ON_HOLD = frozenset({"PENDING_CANCELLATION"})
 STATUS_DATES = ("acceptedDate", "deliveringDate", "deliveryDate", "completedDate", "dateCancelled", "returnDate")
 FATAL_CODES = frozenset({"storage-service-04", "fbs-2-seller-access-denied"})  # seller blocked / no permission
 
@@ -144,7 +160,7 @@ class _Bisect:
 
 
 def _fatal(error: MarketplaceError) -> bool:
-    if error.kind in ("auth", "config"):
+    if error.kind in ("auth", "config", "quota"):
         return True
     payload = getattr(error, "payload", None)
     errors = payload.get("errors") if isinstance(payload, dict) else None
@@ -181,6 +197,23 @@ class UzumAdapter:
         self.order_statuses = tuple(order_statuses)
         self.max_order_pages = max_order_pages
         self.bisect_budget = bisect_budget
+        self.watch_from: datetime | None = None
+        reserve = as_int(account.settings.get("daily_reserve"))
+        self.daily_reserve = DAILY_RESERVE if reserve is None or reserve < 0 else reserve
+
+    # ---- optional protocols (sync.adapters.base) ----------------------------------------------------
+
+    def daily_quota(self) -> tuple[int, int | None] | None:
+        if self.client.day_remaining is None:
+            return None
+        return self.client.day_remaining, self.client.day_limit
+
+    def assume_daily_quota(self, remaining: int, limit: int | None) -> None:
+        if self.client.day_remaining is None:
+            self.client.day_remaining, self.client.day_limit = remaining, limit
+
+    def watch_orders_from(self, moment: datetime | None) -> None:
+        self.watch_from = utc_naive(moment) if moment is not None else None
 
     # ---- account settings ---------------------------------------------------------------------------
 
@@ -286,6 +319,7 @@ class UzumAdapter:
                     json_body=body,
                     allow_empty=True,
                     tally=run.tally,
+                    day_floor=self.daily_reserve,
                 )
                 self._check(reply.data, f"sendPriceData product {product_id}")
 
@@ -325,6 +359,7 @@ class UzumAdapter:
                 json_body={"skuAmountList": [row.payload for row in batch]},
                 allow_empty=True,
                 tally=run.tally,
+                day_floor=self.daily_reserve,
             )
             self._check(reply.data, "stocks")
 
@@ -351,12 +386,25 @@ class UzumAdapter:
         tally = CallTally()
         found: dict[str, RemoteOrder] = {}
         skipped: list[str] = []
+        created_from = since if self.watch_from is None else min(since, self.watch_from)
+        date_from = int(created_from.replace(tzinfo=UTC).timestamp() * 1000)
         for status in self.order_statuses:
             page = 0
             while True:
                 params: list[tuple[str, Any]] = [("shopIds", s) for s in shop_ids]
                 params += [("status", status), ("page", page), ("size", ORDER_PAGE)]
-                reply = await self.client.request("GET", "/v2/fbs/orders", groups=GROUP, params=params, tally=tally)
+                if status in FINAL_STATUSES:
+                    params.append(("dateFrom", date_from))
+                try:
+                    reply = await self.client.request(
+                        "GET", "/v2/fbs/orders", groups=GROUP, params=params, tally=tally
+                    )
+                except MarketplaceError as error:
+                    if error.kind != "quota":
+                        raise
+                    left = ", ".join(self.order_statuses[self.order_statuses.index(status):])
+                    skipped.append(f"statuses {left}: not read, {error}")
+                    return FetchedOrders(found.values(), skipped)
                 try:
                     payload = expect_dict(self._payload(reply.data, "orders"), "payload")
                     orders = expect_list(payload.get("orders"), "payload.orders")
@@ -430,6 +478,7 @@ class UzumAdapter:
                 customer_phone=as_text(delivery.get("customerPhone")),
                 delivery_address=as_text(delivery.get("deliveryAddress")),
                 is_return=raw_status == "RETURNED",
+                on_hold=raw_status in ON_HOLD,
             ),
             changed,
         )
