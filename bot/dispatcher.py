@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiogram import Dispatcher
 from aiohttp import web
 
-from bot.handlers import admin_catalog, admin_orders, admin_products, admin_reports, fallback, start
+from bot.handlers import admin_catalog, admin_orders, admin_photos, admin_products, admin_reports, fallback, start
 from bot.middleware import ContextMiddleware
 from store import keys
 
@@ -27,6 +27,7 @@ def create_dispatcher(app: web.Application) -> Dispatcher:
         admin_orders.create_router(),
         admin_products.create_router(),
         admin_reports.create_router(),
+        admin_photos.create_router(),  # before the CSV import, which takes every other document
         admin_catalog.create_router(),
         fallback.create_router(),
     )

@@ -35,6 +35,7 @@ TEXTS: dict[str, dict[str, str]] = {
               "/orders [holat] [manba] — buyurtmalar ro'yxati\n"
               "/order RAQAM — buyurtma kartasi\n"
               "/product SKU — mahsulot\n"
+              "/photo SKU — mahsulot rasmi (yangi rasm: izohiga SKU yozib yuboring)\n"
               "/stock SKU SONI — qoldiqni o'rnatish\n"
               "/price SKU NARX [CHEGIRMA_NARXI] — narxni o'rnatish\n"
               "/lowstock [N] — kam qolgan mahsulotlar\n"
@@ -47,6 +48,7 @@ TEXTS: dict[str, dict[str, str]] = {
               "/orders [статус] [источник] — список заказов\n"
               "/order НОМЕР — карточка заказа\n"
               "/product SKU — товар\n"
+              "/photo SKU — фото товара (новое фото: отправьте его с SKU в подписи)\n"
               "/stock SKU КОЛ-ВО — задать остаток\n"
               "/price SKU ЦЕНА [ЦЕНА_СО_СКИДКОЙ] — задать цену\n"
               "/lowstock [N] — заканчивающиеся товары\n"
@@ -74,6 +76,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "bot.command.orders": {"uz": "Buyurtmalar", "ru": "Заказы"},
     "bot.command.order": {"uz": "Buyurtma raqam bo'yicha", "ru": "Заказ по номеру"},
     "bot.command.product": {"uz": "Mahsulot SKU bo'yicha", "ru": "Товар по SKU"},
+    "bot.command.photo": {"uz": "Mahsulot rasmi", "ru": "Фото товара"},
     "bot.command.stock": {"uz": "Qoldiqni o'rnatish", "ru": "Задать остаток"},
     "bot.command.price": {"uz": "Narxni o'rnatish", "ru": "Задать цену"},
     "bot.command.lowstock": {"uz": "Kam qolgan mahsulotlar", "ru": "Заканчивающиеся товары"},
@@ -162,6 +165,47 @@ TEXTS: dict[str, dict[str, str]] = {
 
     # --- products (admins) ---
     "bot.product.usage": {"uz": "Foydalanish: /product SKU", "ru": "Использование: /product SKU"},
+    "bot.photo.usage": {
+        "uz": "Foydalanish: /photo SKU. Yangi rasm: rasmni izohiga mahsulot SKU sini yozib yuboring "
+              "(yoki /product kartasiga javob qilib).",
+        "ru": "Использование: /photo SKU. Новое фото: отправьте фото с SKU товара в подписи "
+              "(или ответом на карточку /product).",
+    },
+    "bot.photo.no_sku": {
+        "uz": "Rasm qaysi mahsulotniki? Izohiga SKU ni yozing yoki /product kartasiga javob qilib yuboring.",
+        "ru": "Чьё это фото? Укажите SKU в подписи или отправьте ответом на карточку /product.",
+    },
+    "bot.photo.none": {"uz": "{sku} mahsulotining rasmi yo'q.", "ru": "У товара {sku} нет фото."},
+    "bot.photo.set": {"uz": "✅ Rasm saqlandi ({width}×{height}).", "ru": "✅ Фото сохранено ({width}×{height})."},
+    "media.error.not_image": {
+        "uz": "Bu rasm emas (JPEG, PNG, WebP yoki GIF yuboring).",
+        "ru": "Это не изображение (отправьте JPEG, PNG, WebP или GIF).",
+    },
+    "media.error.broken": {"uz": "Rasm buzilgan yoki to'liq emas.", "ru": "Изображение повреждено или неполное."},
+    "media.error.format": {
+        "uz": "{format} formatidagi rasm qabul qilinmaydi (JPEG, PNG, WebP yoki GIF yuboring).",
+        "ru": "Формат {format} не принимается (отправьте JPEG, PNG, WebP или GIF).",
+    },
+    "media.error.too_large": {
+        "uz": "Rasm juda katta (ko'pi bilan {max_mb} MB).",
+        "ru": "Изображение слишком большое (не больше {max_mb} МБ).",
+    },
+    "media.error.too_many_pixels": {
+        "uz": "Rasm o'lchami juda katta (50 megapikseldan ko'p).",
+        "ru": "Слишком большое разрешение (больше 50 мегапикселей).",
+    },
+    "media.error.too_small": {
+        "uz": "Rasm juda kichik (kamida {min}×{min} piksel).",
+        "ru": "Изображение слишком маленькое (минимум {min}×{min} пикселей).",
+    },
+    "media.error.bad_url": {"uz": "Rasm manzili http(s):// bilan boshlanishi kerak.",
+                            "ru": "Адрес изображения должен начинаться с http(s)://."},
+    "media.error.fetch_status": {"uz": "Rasmni yuklab bo'lmadi (HTTP {status}).",
+                                 "ru": "Не удалось скачать изображение (HTTP {status})."},
+    "media.error.fetch_timeout": {"uz": "Rasm {seconds} soniyada yuklanmadi.",
+                                  "ru": "Изображение не скачалось за {seconds} с."},
+    "media.error.fetch_failed": {"uz": "Rasmni yuklab bo'lmadi ({reason}).",
+                                 "ru": "Не удалось скачать изображение ({reason})."},
     "bot.product.sku": {"uz": "SKU: <code>{sku}</code>", "ru": "SKU: <code>{sku}</code>"},
     "bot.product.barcode": {"uz": "Shtrix-kod: {barcode}", "ru": "Штрихкод: {barcode}"},
     "bot.product.category": {"uz": "Bo'lim: {path}", "ru": "Раздел: {path}"},
