@@ -117,3 +117,40 @@ async def test_a_new_photo_replaces_the_old_whose_files_go_when_nothing_uses_the
     await send(telegram, [(green, 900, 900)], "PHN-A25", "Rasm saqlandi")
     assert len(files(bot_settings.data_dir)) == 2  # nothing uses the red pair now: removed
     assert (await bot_app.get(red_url or "")).status == 404
+
+
+async def test_fetching_an_image_address_is_bounded_in_size_and_time() -> None:
+    import asyncio
+
+    import aiohttp
+    import pytest
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        if request.path == "/huge":  # no Content-Length: the bound is counted while reading
+            response = web.StreamResponse()
+            await response.prepare(request)
+            for _ in range(40):
+                await response.write(b"\0" * 65536)
+            return response
+        await asyncio.sleep(1.5)
+        return web.Response(body=b"late")
+
+    app = web.Application()
+    app.router.add_get("/{name}", serve)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(media.ImageRejected) as huge:
+                await media.fetch(session, str(server.make_url("/huge")), max_bytes=1024 * 1024)
+            with pytest.raises(media.ImageRejected) as slow:
+                await media.fetch(session, str(server.make_url("/slow")), timeout=0.3)
+            with pytest.raises(media.ImageRejected) as scheme:
+                await media.fetch(session, "file:///etc/passwd")
+    finally:
+        await server.close()
+    assert huge.value.message_key == "media.error.too_large"
+    assert slow.value.message_key == "media.error.fetch_timeout"
+    assert scheme.value.message_key == "media.error.bad_url"

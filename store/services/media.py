@@ -170,6 +170,41 @@ async def fetch(session: aiohttp.ClientSession, url: str, *, max_bytes: int = MA
         raise ImageRejected("media.error.fetch_failed", reason=type(exc).__name__) from None
 
 
+SOURCE_KEY = "amazing-store:media-source:"  # + sha256(address) -> the stored web copy's path
+SOURCE_TTL = 30 * 86400
+FETCH_CONCURRENCY = 4
+
+
+async def localize(redis: ArqRedis, directory: Path, addresses: list[str]) -> dict[str, StoredImage | ImageRejected]:
+    """Fetch and store every http(s) address once (4 at a time, each bounded in size and time): the
+    stored image, or why not. An address fetched before (remembered 30 days, file still there) is
+    not fetched again."""
+    out: dict[str, StoredImage | ImageRejected] = {}
+    semaphore = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+    async def one(session: aiohttp.ClientSession, address: str) -> None:
+        key = SOURCE_KEY + hashlib.sha256(address.encode()).hexdigest()
+        known = await redis.get(key)
+        if known:
+            url = known.decode() if isinstance(known, bytes) else str(known)
+            name = url.removeprefix(MEDIA_URL)
+            if is_media_name(name) and (directory / name).is_file() and thumb_url(url):
+                out[address] = StoredImage(url, thumb_url(url) or "", 0, 0, directory / name)
+                return
+        async with semaphore:
+            try:
+                stored = await store(directory, await fetch(session, address))
+            except ImageRejected as exc:
+                out[address] = exc
+                return
+        await redis.set(key, stored.url, ex=SOURCE_TTL)
+        out[address] = stored
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(one(session, a) for a in dict.fromkeys(addresses)))
+    return out
+
+
 async def in_use(db: asyncpg.Pool | asyncpg.Connection, url: str) -> bool:
     value: bool = await db.fetchval(
         """SELECT EXISTS (SELECT 1 FROM products WHERE image_url = $1)

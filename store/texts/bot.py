@@ -356,6 +356,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "bot.import.nothing": {"uz": "Faylda o'zgarish yo'q.", "ru": "В файле нет изменений."},
     "bot.import.apply": {"uz": "✅ Qo'llash", "ru": "✅ Применить"},
     "bot.import.cancel": {"uz": "✖️ Bekor qilish", "ru": "✖️ Отмена"},
+    "bot.import.images_failed": {
+        "uz": "⚠️ {count} ta rasm olinmadi (bu mahsulotlarning rasmi o'zgarmadi):",
+        "ru": "⚠️ Не удалось получить {count} изображ. (фото этих товаров не изменилось):",
+    },
+    "bot.import.image_line": {"uz": "  {row}-qator: {reason}", "ru": "  строка {row}: {reason}"},
     "bot.import.applied": {
         "uz": "✅ Import bajarildi: {created} ta yaratildi, {updated} ta yangilandi, {unchanged} ta o'zgarishsiz, "
               "{categories} ta yangi bo'lim.",
