@@ -44,7 +44,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             from store.seed import seed_demo
 
             if await products.count(app[keys.DB]) == 0:
-                created = await seed_demo(app[keys.DB])
+                from store.services.media import media_dir
+
+                created = await seed_demo(app[keys.DB], media_dir(settings.data_dir))
                 log.info("demo data seeded on the empty database: %s", created)
             if settings.local_mode:
                 from store.local_marketplaces import SANDBOXES, seed_demo_marketplaces
@@ -101,7 +103,9 @@ async def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     from store.seed import seed_demo
 
     async with runtime.servers(settings, need_redis=False) as endpoints, runtime.database(endpoints) as pool:
-        created = await seed_demo(pool)
+        from store.services.media import media_dir
+
+        created = await seed_demo(pool, media_dir(settings.data_dir))
     print("demo data: created " + ", ".join(f"{v} {k}" for k, v in created.items()))
     return 0
 

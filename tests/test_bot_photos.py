@@ -154,3 +154,22 @@ async def test_fetching_an_image_address_is_bounded_in_size_and_time() -> None:
     assert huge.value.message_key == "media.error.too_large"
     assert slow.value.message_key == "media.error.fetch_timeout"
     assert scheme.value.message_key == "media.error.bad_url"
+
+
+async def test_the_demo_seed_draws_a_picture_for_every_product(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    from store.seed import seed_demo
+    from webapp import serialize
+
+    directory = tmp_path / "media"
+    created = await seed_demo(pool, directory)
+    every = await products.list_all(pool)
+    assert created["products"] == len(every) > 50
+    urls = {p.image_url for p in every}
+    assert None not in urls and len(urls) > len(every) * 3 // 4  # coloured per product (a few look alike)
+    phone = next(p for p in every if p.sku == "AS-PHN-A15")
+    assert phone.image_url is not None
+    web = Image.open(directory / phone.image_url.removeprefix("/media/"))
+    assert (web.format, web.size) == ("JPEG", (800, 800))
+    assert len(list(directory.iterdir())) == 2 * len(urls)  # web copy + thumbnail each
+    assert serialize.product(phone, "uz")["thumb_url"] == media.thumb_url(phone.image_url)
+    assert await seed_demo(pool, directory) == {"categories": 0, "products": 0, "banners": 0}

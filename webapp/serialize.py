@@ -9,6 +9,7 @@ from typing import Any
 
 from db.models import Banner, Category, Order, OrderItem, Product, User
 from store.i18n import format_money, t
+from store.services import media
 from store.services.catalog import CategoryView, Home, ProductPage
 from store.services.checkout import CartLine, CartView
 from store.services.orders import Actor, allowed_next
@@ -55,6 +56,7 @@ def product(row: Product, lang: str) -> dict[str, Any]:
         "current_price": money(row.current_price), "price_text": format_money(row.current_price, lang),
         "old_price_text": format_money(row.price, lang) if on_sale else None, "discount_percent": discount,
         "image_url": row.image_url or PLACEHOLDER_IMAGE, "has_image": bool(row.image_url),
+        "thumb_url": media.thumb_url(row.image_url) or row.image_url or PLACEHOLDER_IMAGE,
         "stock_quantity": row.stock_quantity, "stock_state": stock_state, "order_count": row.order_count,
     }
 

@@ -6,7 +6,9 @@ import { t } from "./i18n.js";
 
 export function productImage(product, cls = "pimg") {
   if (product.has_image) {
-    return h("div", { class: cls }, h("img", { src: product.image_url, alt: "", loading: "lazy" }));
+    // lists and the cart show the thumbnail; the product page (hero) the web-sized copy
+    const src = cls === "hero-img" ? product.image_url : (product.thumb_url || product.image_url);
+    return h("div", { class: cls }, h("img", { src, alt: "", loading: "lazy" }));
   }
   // No photo yet: a calm tile tinted per product, so a shelf of them is not a wall of grey.
   const hue = (product.id * 47) % 360;
