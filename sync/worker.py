@@ -43,10 +43,10 @@ async def record_heartbeat(ctx: dict[str, Any]) -> None:
 
 
 def worker_functions() -> list[Any]:
-    from bot import delivery
+    from bot import delivery, notices
     from sync import jobs
 
-    return [*jobs.FUNCTIONS, *delivery.FUNCTIONS]
+    return [*jobs.FUNCTIONS, *delivery.FUNCTIONS, *notices.FUNCTIONS]
 
 
 def cron_jobs() -> list[Any]:

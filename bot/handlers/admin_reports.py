@@ -21,7 +21,7 @@ from store.i18n import t
 from store.services.stats import PERIODS
 
 JOB_SYNC_MARKETPLACE = "sync_marketplace"
-SYNC_TYPES = ("stock", "price", "orders")
+SYNC_TYPES = ("stock", "price", "orders", "reconcile")
 
 
 async def stats(message: Message, command: CommandObject, db: asyncpg.Pool, lang: str) -> None:

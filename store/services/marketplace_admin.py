@@ -114,7 +114,8 @@ SPECS: dict[str, MarketplaceSpec] = {
 # Settings every marketplace may carry besides its own: the cabinet's currency (Ozon: letters such as
 # UZS; Wildberries: ISO 4217 numeric or letters) and rate limits that differ from the documented ones
 # ({"group": {"requests", "period", "burst"}}, see sync.ratelimit).
-COMMON_SETTINGS = {"currency_code": "str", "rate_limits": "json"}
+# `reconcile_interval`: minutes between drift reconcile runs (default a day, see marketplace_sync).
+COMMON_SETTINGS = {"currency_code": "str", "rate_limits": "json", "reconcile_interval": "int"}
 
 
 def spec_for(slug: str) -> MarketplaceSpec:

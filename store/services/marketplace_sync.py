@@ -92,6 +92,7 @@ from sync.adapters.base import (
 log = logging.getLogger(__name__)
 
 SYNC_TYPES = ("orders", "stock", "price")  # the order of a run of every type: orders move stock first
+RUN_TYPES = (*SYNC_TYPES, "reconcile")  # reconcile runs on its own (store.services.reconcile), never in "every type"
 STATUSES = ("pending", "confirmed", "shipped", "delivered", "cancelled")
 _FORWARD_RANK = {"pending": 0, "confirmed": 1, "shipped": 2, "delivered": 3}
 
@@ -101,6 +102,7 @@ ORDER_LOOKBACK_MAX = timedelta(days=30)  # a stuck high-water mark never makes a
 RETURN_WATCH = timedelta(days=14)  # a delivered marketplace order is watched this long for a return
 QUOTA_MEMORY = timedelta(hours=1)  # a remembered daily quota primes the next run for this long
 CURSOR_OVERLAP = timedelta(minutes=10)  # re-read a little before the mark: clocks differ, late orders
+RECONCILE_INTERVAL = 24 * 60  # minutes between drift reconcile runs unless `reconcile_interval` says otherwise
 DUE_SLACK = timedelta(seconds=30)  # a run that started a few seconds after a tick is due at the next
 ERROR_SUMMARY_LIMIT = 1000  # characters of sync_logs.error_message (every item is in sync_log_items)
 LOCK_TTL = 60.0  # seconds a lock outlives a killed holder
@@ -172,6 +174,17 @@ class Failure:
     message: str
 
 
+@dataclass(frozen=True)
+class Drift:
+    """A reconcile difference: the mapping, our SKU, what differed (stock / price) and both values."""
+
+    mapping_id: int | None
+    ref: str
+    kind: str
+    ours: str
+    theirs: str
+
+
 @dataclass
 class RunResult:
     """What one run did; `fatal` says why the run as a whole failed."""
@@ -182,6 +195,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)  # work left undone: makes the run partial
     remarks: list[str] = field(default_factory=list)  # worth knowing, not a failure (kept in the message)
     headline: list[str] = field(default_factory=list)  # what stopped the run, said before the item list
+    drift: list[Drift] = field(default_factory=list)  # reconcile: every difference found (sync_log_items)
     whole_failure_is_error: bool = True  # pushes: every item failing means the run failed
 
     def status(self) -> str:
@@ -276,6 +290,8 @@ async def run_logged(
         items_failed=len(result.failures), error_message=result.message(marketplace),
     )
     await sync_logs.add_items(deps.pool, log_id, [(f.mapping_id, f.ref, redact(f.message)) for f in result.failures])
+    await sync_logs.add_differences(deps.pool, log_id, [
+        (d.mapping_id, d.ref, f"{d.kind} differed", redact(d.ours), redact(d.theirs)) for d in result.drift])
     if entry.status == "success":
         await marketplaces.mark_synced(deps.pool, marketplace.id)
     if alert:
@@ -783,8 +799,8 @@ async def run_sync(
     is going on elsewhere is skipped (`skipped`). `full` pushes every mapping, not only changes.
     `time_limit` (seconds) stops a push between chunks; the next run continues. Raises AdminError for
     an unknown or disabled marketplace or an unknown type."""
-    if sync_type is not None and sync_type not in SYNC_TYPES:
-        raise AdminError(f"unknown sync type '{sync_type}'; one of: price, stock, orders")
+    if sync_type is not None and sync_type not in RUN_TYPES:
+        raise AdminError(f"unknown sync type '{sync_type}'; one of: price, stock, orders, reconcile")
     marketplace = await marketplaces.get_by_slug(deps.pool, slug)
     if marketplace is None:
         raise AdminError(f"no marketplace '{slug}'")
@@ -798,15 +814,30 @@ async def run_sync(
                 log.info("sync %s %s is already running elsewhere; skipped", marketplace.slug, current)
                 report.skipped.append(current)
                 continue
-            report.logs.append(await run_logged(deps, marketplace, current, _work(deps, marketplace, current, full,
-                                                                                   deadline), scheduled=True))
+            entry = await run_logged(deps, marketplace, current, _work(deps, marketplace, current, full, deadline),
+                                     scheduled=True)
+            report.logs.append(entry)
+            if current == "reconcile":
+                await _announce_reconcile(deps.redis, entry)
     return report
+
+
+async def _announce_reconcile(redis: ArqRedis, entry: SyncLog) -> None:
+    """The admins get the reconcile's one-line summary (bot.notices.notify_reconcile)."""
+    try:
+        await redis.enqueue_job("notify_reconcile", entry.id, _job_id=f"reconcile-notice:{entry.id}")
+    except (RedisError, OSError):
+        log.exception("could not enqueue the reconcile summary of sync log %s", entry.id)
 
 
 def _work(deps: SyncDeps, marketplace: Marketplace, sync_type: str, full: bool, deadline: float | None) -> Work:
     async def work(adapter: MarketplaceAdapter) -> RunResult:
         if sync_type == "orders":
             return await import_orders(deps, marketplace, adapter)
+        if sync_type == "reconcile":
+            from store.services import reconcile
+
+            return await reconcile.reconcile(deps, marketplace, adapter)
         if sync_type == "stock":
             candidates = await marketplace_products.stock_candidates(deps.pool, marketplace.id, full=full)
             return await push_stocks(deps, marketplace, adapter, candidates, deadline=deadline)
@@ -830,7 +861,18 @@ async def due_syncs(db: asyncpg.Pool, now: datetime | None = None) -> list[tuple
             last = started.get((marketplace.id, sync_type))
             if last is None or last + interval <= now + DUE_SLACK:
                 due.append((marketplace.slug, sync_type))
+        # drift reconcile: its own interval (setting reconcile_interval, minutes; default a day),
+        # counted from its last run, or from the last stock run when it never ran
+        every = timedelta(minutes=max(1, _int_setting(marketplace, "reconcile_interval", RECONCILE_INTERVAL)))
+        anchor = started.get((marketplace.id, "reconcile")) or started.get((marketplace.id, "stock"))
+        if anchor is not None and anchor + every <= now + DUE_SLACK:
+            due.append((marketplace.slug, "reconcile"))
     return due
+
+
+def _int_setting(marketplace: Marketplace, name: str, default: int) -> int:
+    value = marketplace.settings.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 # --- propagation: one product, every marketplace, right after a change -------------------------

@@ -119,5 +119,14 @@ async def change_status(
         sends = [events.order_status_changed(redis, change.order.id, change.old, change.new)]
         if returned:
             sends.append(events.stock_changed(redis, returned))
+        if actor.kind == "customer" and change.new == "cancelled":
+            sends.append(_tell_admins_of_cancel(redis, change.order.id, change.old))
         await events.announce(*sends)
     return change
+
+
+JOB_CUSTOMER_CANCELLED = "notify_customer_cancelled"  # bot.notices: the admins hear a customer cancelled
+
+
+async def _tell_admins_of_cancel(redis: ArqRedis, order_id: int, old: str) -> None:
+    await redis.enqueue_job(JOB_CUSTOMER_CANCELLED, order_id, old, _job_id=f"customer-cancelled:{order_id}")

@@ -108,6 +108,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "uz": "❌ Buyurtma № {number} bekor qilindi. Savollar bo'lsa, shu yerga yozing.",
         "ru": "❌ Заказ № {number} отменён. Если есть вопросы, напишите сюда.",
     },
+    "bot.notify.admin_customer_cancelled": {
+        "uz": "🚫 <b>Mijoz buyurtmani bekor qildi</b> (avvalgi holati: {was})",
+        "ru": "🚫 <b>Покупатель отменил заказ</b> (был: {was})",
+    },
+    "bot.reconcile.summary": {
+        "uz": "🔎 {name}: {stocks} ta qoldiq va {prices} ta narx farq qildi; {outcome}",
+        "ru": "🔎 {name}: расходились остатки ({stocks}) и цены ({prices}); {outcome}",
+    },
+    "bot.reconcile.fixed": {"uz": "tuzatildi", "ru": "исправлено"},
+    "bot.reconcile.not_fixed": {
+        "uz": "{count} tasi tuzatilmadi (/syncstatus)",
+        "ru": "не исправлено: {count} (/syncstatus)",
+    },
+    "bot.reconcile.failed": {
+        "uz": "🔎 {name}: solishtirib bo'lmadi, batafsil: /syncstatus",
+        "ru": "🔎 {name}: сверка не удалась, подробнее: /syncstatus",
+    },
     "bot.notify.admin_new_order": {
         "uz": "🆕 <b>Yangi buyurtma</b> · {source}",
         "ru": "🆕 <b>Новый заказ</b> · {source}",

@@ -18,6 +18,9 @@
   in milliseconds (the unit one real client uses on this method; the spec says only int64).
   PENDING_CANCELLATION is not a cancellation yet: the order keeps its status and its stock
   (`on_hold`) until Uzum says CANCELED.
+* Read-back (reconcile): stocks from `GET /v3/fbs/sku/stocks` (amount by barcode), prices from the
+  catalogue `GET /v1/product/shop/{shopId}` (`skuList[].price`, what buyers pay: the full price is
+  not listed, so only the buyer price is compared), both paged by 100.
 * Daily quota: the gateway sends `x-ratelimit-limit-per-day` / `x-ratelimit-remaining-per-day`.
   Pushes stop (error kind `quota`, the rest "not sent") once `daily_reserve` requests (setting,
   default 100) or fewer are left, keeping those for order import, which stops at 0.
@@ -41,6 +44,8 @@ import aiohttp
 from sync.adapters.base import (
     Account,
     CatalogItem,
+    Comparison,
+    Difference,
     FetchedOrders,
     MarketplaceError,
     PriceUpdate,
@@ -482,6 +487,89 @@ class UzumAdapter:
             ),
             changed,
         )
+
+    # ---- read-back (reconcile) ------------------------------------------------------------------------
+
+    async def _stock_pages(self, tally: CallTally) -> dict[str, int]:
+        """{barcode: FBS amount} of every SKU (GET /v3/fbs/sku/stocks, pages of 100)."""
+        out: dict[str, int] = {}
+        for page in range(MAX_PAGES):
+            reply = await self.client.request(
+                "GET", "/v3/fbs/sku/stocks", groups=GROUP, params={"page": page, "size": STOCKS_PAGE}, tally=tally
+            )
+            try:
+                payload = expect_dict(self._payload(reply.data, "sku stocks"), "payload")
+                entries = expect_list(payload.get("skuAmountList"), "payload.skuAmountList")
+                for entry in entries:
+                    entry = expect_dict(entry, "skuAmountList[]")
+                    barcode, amount = as_text(entry.get("barcode")), as_int(entry.get("amount"))
+                    if barcode is not None and amount is not None:
+                        out[barcode] = amount
+            except ValueError as exc:
+                raise self.client.bad_response(f"sku stocks: {exc}", reply.data) from None
+            if len(entries) < STOCKS_PAGE:
+                break
+        return out
+
+    async def compare_stocks(self, items: Sequence[StockUpdate]) -> Comparison:
+        tally = CallTally()
+        held = await self._stock_pages(tally)
+        unread: dict[int, str] = {}
+        differences = []
+        for item in items:
+            barcode = as_text(item.keys.get("barcode"))
+            if barcode is None:
+                unread[item.ref] = "not mapped: Uzum needs the barcode"
+            elif barcode not in held:
+                differences.append(Difference(item.ref, str(item.quantity), f"no SKU with barcode {barcode}", True))
+            elif held[barcode] != item.quantity:
+                differences.append(Difference(item.ref, str(item.quantity), str(held[barcode])))
+        return Comparison(differences, len(items) - len(unread), unread, tally.calls)
+
+    async def compare_prices(self, items: Sequence[PriceUpdate]) -> Comparison:
+        tally = CallTally()
+        shop = self._shop_id()
+        held: dict[int, Any] = {}
+        seen_products = 0
+        for page in range(MAX_PAGES):
+            reply = await self.client.request(
+                "GET", f"/v1/product/shop/{shop}", groups=GROUP, params={"page": page, "size": CATALOG_PAGE},
+                tally=tally,
+            )
+            try:
+                data = expect_dict(reply.data, "catalogue")
+                rows = expect_list(data.get("productList"), "productList")
+                total = as_int(data.get("totalProductsAmount"))
+                for product in rows:
+                    for sku in expect_list(expect_dict(product, "productList[]").get("skuList") or [], "skuList"):
+                        sku = expect_dict(sku, "skuList[]")
+                        sku_id = as_int(sku.get("skuId"))
+                        if sku_id is not None:
+                            held[sku_id] = sku.get("price")
+            except ValueError as exc:
+                raise self.client.bad_response(f"catalogue: {exc}", reply.data) from None
+            seen_products += len(rows)
+            if len(rows) < CATALOG_PAGE or (total is not None and seen_products >= total):
+                break
+        unread: dict[int, str] = {}
+        differences = []
+        for item in items:
+            sku_id = as_int(item.keys.get("sku_id"))
+            sell = whole(item.sale_price if item.sale_price is not None else item.price)
+            if sku_id is None or sell is None:
+                unread[item.ref] = "not mapped to an Uzum skuId, or not whole so'm"
+                continue
+            if sku_id not in held:
+                differences.append(Difference(item.ref, str(sell), f"no SKU {sku_id}", True))
+                continue
+            try:
+                theirs = whole(money(held[sku_id], "price"))
+            except ValueError as exc:
+                unread[item.ref] = str(exc)
+                continue
+            if theirs != sell:
+                differences.append(Difference(item.ref, str(sell), str(theirs)))
+        return Comparison(differences, len(items) - len(unread), unread, tally.calls)
 
     async def list_catalog(self) -> list[CatalogItem]:
         """Every SKU of the shop with its string barcode (from the stock list)."""
