@@ -22,7 +22,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Worker
 from pydantic import SecretStr
 
-from bot import delivery
+from bot import delivery, notices
 from store.app import create_app
 from store.settings import Settings
 from sync.worker import stop_worker
@@ -79,7 +79,7 @@ async def worker(clean_bot_tables: asyncpg.Pool, bot_settings: Settings, redis_u
         await delivery.open_bot(ctx)
 
     worker = Worker(
-        functions=[*delivery.FUNCTIONS, *(record(name) for name in OTHER_JOBS)],
+        functions=[*delivery.FUNCTIONS, *notices.FUNCTIONS, *(record(name) for name in OTHER_JOBS)],
         redis_settings=RedisSettings.from_dsn(redis_url), on_startup=startup, on_shutdown=delivery.close_bot,
         handle_signals=False, poll_delay=0.05, max_jobs=20, keep_result=60,
     )

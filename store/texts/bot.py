@@ -344,6 +344,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "uz": "🔄 Sinxronlash navbatga qo'yildi: {names}. Natija: /syncstatus",
         "ru": "🔄 Синхронизация поставлена в очередь: {names}. Результат: /syncstatus",
     },
+    "bot.sync.already_running": {
+        "uz": "⏳ {name}: sinxronlash hozir bajarilmoqda. Natija: /syncstatus",
+        "ru": "⏳ {name}: синхронизация идёт прямо сейчас. Результат: /syncstatus",
+    },
+    "bot.sync.already_next": {
+        "uz": "⏳ {name}: allaqachon navbatda, bo'sh ishchi uni darhol boshlaydi.",
+        "ru": "⏳ {name}: уже в очереди, свободный обработчик начнёт сейчас же.",
+    },
+    "bot.sync.already_at": {
+        "uz": "⏳ {name}: allaqachon navbatda, {time} da boshlanadi ({seconds} soniyadan keyin).",
+        "ru": "⏳ {name}: уже в очереди, начнётся в {time} (через {seconds} с).",
+    },
+    "bot.sync.already_done": {
+        "uz": "⏳ {name}: hozirgina ({time}) bajarildi, natija: /syncstatus. "
+              "Yana {seconds} soniyadan keyin so'rash mumkin.",
+        "ru": "⏳ {name}: только что выполнена ({time}), результат: /syncstatus. Снова — через {seconds} с.",
+    },
     "bot.sync.already": {
         "uz": "⏳ Allaqachon navbatda yoki hozirgina bajarildi: {names}.",
         "ru": "⏳ Уже в очереди или только что выполнена: {names}.",
