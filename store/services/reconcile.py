@@ -16,6 +16,7 @@ failed item saying so. Stock is compared as each adapter pushes it (Ozon: availa
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -101,32 +102,36 @@ async def reconcile(deps: SyncDeps, marketplace: Marketplace, adapter: Marketpla
     price_candidates = _usable(spec, await marketplace_products.price_candidates(
         deps.pool, marketplace.id, full=True), result)
     result.processed = len({c.product_id for c in stock_candidates} | {c.product_id for c in price_candidates})
-    stocks = await adapter.compare_stocks([_stock_update(c) for c in stock_candidates])
-    prices = await adapter.compare_prices([_price_update(c) for c in price_candidates])
+    # stocks and prices are read (and fixed) at once: on WB they are separate rate-limit buckets
+    stocks, prices = await asyncio.gather(adapter.compare_stocks([_stock_update(c) for c in stock_candidates]),
+                                          adapter.compare_prices([_price_update(c) for c in price_candidates]))
     forget_stocks: list[int] = []
     forget_prices: list[int] = []
     fix_stocks = _take("stock", stock_candidates, stocks, result, forget_stocks)
     fix_prices = _take("price", price_candidates, prices, result, forget_prices)
     await marketplace_products.forget_values(deps.pool, forget_stocks, forget_prices)
     before = len(result.failures)
-    for kind, fix in (("stock", fix_stocks), ("price", fix_prices)):
-        if not fix:
-            continue
+
+    async def fix(kind: str, candidates: list[SyncCandidate]) -> None:
+        if not candidates:
+            return
         async with sync_lock(deps.redis, marketplace.slug, kind, wait=LOCK_WAIT) as held:
             if not held:
-                result.notes.append(f"{len(fix)} {kind} item(s) not pushed now (a {kind} run was busy); "
+                result.notes.append(f"{len(candidates)} {kind} item(s) not pushed now (a {kind} run was busy); "
                                     "the next delta run sends them")
-                continue
+                return
             try:
-                pushed = (await push_stocks(deps, marketplace, adapter, fix) if kind == "stock"
-                          else await push_prices(deps, marketplace, adapter, fix))
+                pushed = (await push_stocks(deps, marketplace, adapter, candidates) if kind == "stock"
+                          else await push_prices(deps, marketplace, adapter, candidates))
             except MarketplaceError as exc:
-                result.failures.extend(Failure(c.id, c.sku, f"{kind} not fixed: {exc}") for c in fix)
+                result.failures.extend(Failure(c.id, c.sku, f"{kind} not fixed: {exc}") for c in candidates)
                 result.notes.append(describe_error(marketplace, exc))
-                continue
+                return
             result.failures.extend(Failure(f.mapping_id, f.ref, f"{kind} not fixed: {f.message}")
                                    for f in pushed.failures)
             result.remarks.extend(pushed.remarks)
+
+    await asyncio.gather(fix("stock", fix_stocks), fix("price", fix_prices))
     stock_count = sum(1 for d in result.drift if d.kind == "stock")
     price_count = sum(1 for d in result.drift if d.kind == "price")
     unfixed = sum(1 for f in result.failures if " not fixed" in f.message)

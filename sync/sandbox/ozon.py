@@ -711,9 +711,11 @@ def _info_page(request_body: Mapping[str, Any], state: OzonState) -> tuple[list[
     flt = json_object(request_body.get("filter") or {}, "filter")
     offers = {str(o) for o in flt.get("offer_id") or []}
     pids = {int(p) for p in flt.get("product_id") or [] if str(p).isdigit()}
-    products = sorted(state.products.values(), key=lambda p: p.product_id)
     if offers:
-        products = [p for p in products if p.offer_id in offers]
+        found = (state.product_by_offer(o) for o in offers)
+        products = sorted((p for p in found if p is not None), key=lambda p: p.product_id)
+    else:
+        products = sorted(state.products.values(), key=lambda p: p.product_id)
     if pids:
         products = [p for p in products if p.product_id in pids]
     if request_body.get("cursor"):
@@ -759,9 +761,14 @@ async def info_stocks(request: web.Request) -> web.Response:
             for line in posting.products:
                 pid = int(line["product_id"])
                 reserved[pid] = reserved.get(pid, 0) + int(line["quantity"])
+    wanted = {p.product_id for p in page}
+    available_by_product: dict[int, int] = {}
+    for (_, pid), amount in state.stocks.items():
+        if pid in wanted:
+            available_by_product[pid] = available_by_product.get(pid, 0) + amount
     items = []
     for p in page:
-        available = sum(amount for (_, pid), amount in state.stocks.items() if pid == p.product_id)
+        available = available_by_product.get(p.product_id, 0)
         held = reserved.get(p.product_id, 0)
         items.append(
             {
