@@ -12,7 +12,7 @@ import asyncpg
 from arq.connections import ArqRedis
 
 from db.repos import marketplace_products, marketplaces, products, sync_logs, users
-from tests.bot_helpers import ADMIN_ID, JobLog, customer, order, product
+from tests.bot_helpers import ADMIN_ID, JobLog, customer, order, pending_push, product
 from tests.conftest import Client
 from tests.fake_telegram import Call, FakeTelegram, user
 
@@ -98,7 +98,7 @@ async def test_product_stock_and_price_go_through_the_services(
     done = await ask(telegram, "/stock PHN-A15 7", "PHN-A15")
     assert "14 → 7" in done.text
     assert (await products.get(pool, phone.id)).stock_quantity == 7  # type: ignore[union-attr]
-    await worker.wait_for("propagate_stock", lambda args: args == (phone.id,))
+    assert await pending_push(pool, "stock", phone.id)
 
     priced = await ask(telegram, "/price PHN-A15 2 250 000", "")  # spaces split the args: refused
     assert "Foydalanish" in priced.text
@@ -106,7 +106,7 @@ async def test_product_stock_and_price_go_through_the_services(
     assert "2 190 000 so'm → 2 250 000 so'm" in priced.text and "1 999 001 so'm" in priced.text
     changed = await products.get(pool, phone.id)
     assert changed is not None and changed.price == Decimal("2250000") and changed.sale_price == Decimal("1999000.50")
-    await worker.wait_for("propagate_price", lambda args: args == (phone.id,))
+    assert await pending_push(pool, "price", phone.id)
 
     refused = await ask(telegram, "/price PHN-A15 100000 200000", "Chegirma narxi narxdan past")
     assert refused.buttons == []

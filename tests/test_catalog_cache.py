@@ -9,7 +9,6 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from store import keys
 from store.services import products_admin
 from store.settings import Settings
 from tests.conftest import MakeClient
@@ -59,14 +58,14 @@ async def test_reads_are_served_from_the_cache_until_the_catalog_changes(shop: S
     assert cache.hits > hits
 
     # The same change through the stock service is seen at once.
-    await products_admin.set_stock(shop.pool, shop.app[keys.REDIS], SKU, 3)
+    await products_admin.set_stock(shop.pool, SKU, 3)
     await _eventually(lambda: _listed(shop, "stock_quantity"), 3)
 
 
 async def test_a_price_change_and_a_checkout_invalidate(shop: Shop) -> None:
     await _cache_on(shop)
     assert Decimal(str(await _listed(shop, "price"))) == Decimal("18000")
-    await products_admin.set_price(shop.pool, shop.app[keys.REDIS], SKU, Decimal("21000"), None)
+    await products_admin.set_price(shop.pool, SKU, Decimal("21000"), None)
     await _eventually(lambda: _listed(shop, "price"), "21000.00")
 
     stock_before = await _listed(shop, "stock_quantity")
@@ -84,5 +83,5 @@ async def test_another_process_cache_hears_the_change(
     await _cache_on(shop)
     await _cache_on(other)
     assert await _listed(other, "stock_quantity") == await _listed(shop, "stock_quantity")
-    await products_admin.set_stock(shop.pool, shop.app[keys.REDIS], SKU, 42)
+    await products_admin.set_stock(shop.pool, SKU, 42)
     await _eventually(lambda: _listed(other, "stock_quantity"), 42)

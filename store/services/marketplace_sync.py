@@ -90,8 +90,8 @@ ORDER_LOOKBACK_MAX = timedelta(days=30)  # a stuck high-water mark never makes a
 CURSOR_OVERLAP = timedelta(minutes=10)  # re-read a little before the mark: clocks differ, late orders
 DUE_SLACK = timedelta(seconds=30)  # a run that started a few seconds after a tick is due at the next
 ERROR_SUMMARY_LIMIT = 1000  # characters of sync_logs.error_message (every item is in sync_log_items)
-LOCK_TTL = 60.0  # seconds a lock outlives a killed holder
-LOCK_RENEW = 20.0
+LOCK_TTL = 15.0  # seconds a lock outlives a killed holder (renewed every LOCK_RENEW while held)
+LOCK_RENEW = 5.0
 ALERT_JOB = "alert_sync_failure"
 PLACEHOLDER_PHONE = "—"  # orders.customer_phone is NOT NULL; the marketplaces hide the buyer's phone
 _AUTH = re.compile(r"\bHTTP 40[13]\b")  # how the adapters word a refused key in per-item errors
@@ -219,13 +219,10 @@ def describe_error(marketplace: Marketplace, exc: MarketplaceError) -> str:
     return redact(f"{marketplace.name}: {hint} ({exc})")
 
 
-async def _alert(redis: ArqRedis, entry: SyncLog) -> None:
+async def _alert(db: Executor, entry: SyncLog) -> None:
     if entry.status == "success":
         return
-    try:
-        await redis.enqueue_job(ALERT_JOB, entry.id, _job_id=f"sync-alert:{entry.id}")
-    except (RedisError, OSError):
-        log.exception("could not enqueue the alert for sync log %s", entry.id)
+    await events.job(db, ALERT_JOB, entry.id, job_id=f"sync-alert:{entry.id}", queue=events.QUEUE_NOTIFICATIONS)
 
 
 Work = Callable[[MarketplaceAdapter], Awaitable[RunResult]]
@@ -260,7 +257,7 @@ async def run_logged(
     if entry.status == "success":
         await marketplaces.mark_synced(deps.pool, marketplace.id)
     if alert:
-        await _alert(deps.redis, entry)
+        await _alert(deps.pool, entry)
     log.info("sync %s %s: %s, %d processed, %d failed", marketplace.slug, sync_type, entry.status,
              entry.items_processed, entry.items_failed)
     return entry
@@ -525,25 +522,34 @@ async def _import_one(
     status = remote.status if remote.status in STATUSES else "pending"
     payload = _jsonable(remote)
     async with pool.acquire() as conn, conn.transaction():
-        # Known orders (most of every fetch) are found first, so they use up no order number.
-        existing = await marketplace_orders.lock_order(conn, marketplace.slug, remote.marketplace_order_id)
-        if existing is not None:
-            return await _update_known(conn, existing, remote, payload)
-        order = await marketplace_orders.insert_order(
-            conn, order_number=await orders.next_order_number(conn, spec.order_prefix), source=marketplace.slug,
-            marketplace_order_id=remote.marketplace_order_id,
-            customer_name=(" ".join((remote.customer_name or "").split()))[:255] or marketplace.name,
-            customer_phone=_phone(remote.customer_phone), subtotal=subtotal, total=subtotal, status=status,
-            payment_status="unpaid", delivery_address=(remote.delivery_address or None), delivery_notes=None,
-            created_at=_naive_utc(remote.created_at),
-        )
-        if order is not None:
-            return await _record_new(conn, marketplace, spec, order, remote, lines, payload)
-        # Another worker inserted it in the meantime (its insert committed first): it is known now.
-        existing = await marketplace_orders.lock_order(conn, marketplace.slug, remote.marketplace_order_id)
-        if existing is None:
-            raise OrderRejected("the order disappeared while it was being imported")
+        imported = await _record_or_update(conn, marketplace, spec, remote, lines, subtotal, status, payload)
+        await _announce(conn, imported)  # in the same transaction: the events exist exactly when the order does
+        return imported
+
+
+async def _record_or_update(
+    conn: Executor, marketplace: Marketplace, spec: MarketplaceSpec, remote: RemoteOrder, lines: list[_Line],
+    subtotal: Decimal, status: str, payload: dict[str, Any],
+) -> _Imported:
+    # Known orders (most of every fetch) are found first, so they use up no order number.
+    existing = await marketplace_orders.lock_order(conn, marketplace.slug, remote.marketplace_order_id)
+    if existing is not None:
         return await _update_known(conn, existing, remote, payload)
+    order = await marketplace_orders.insert_order(
+        conn, order_number=await orders.next_order_number(conn, spec.order_prefix), source=marketplace.slug,
+        marketplace_order_id=remote.marketplace_order_id,
+        customer_name=(" ".join((remote.customer_name or "").split()))[:255] or marketplace.name,
+        customer_phone=_phone(remote.customer_phone), subtotal=subtotal, total=subtotal, status=status,
+        payment_status="unpaid", delivery_address=(remote.delivery_address or None), delivery_notes=None,
+        created_at=_naive_utc(remote.created_at),
+    )
+    if order is not None:
+        return await _record_new(conn, marketplace, spec, order, remote, lines, payload)
+    # Another worker inserted it in the meantime (its insert committed first): it is known now.
+    existing = await marketplace_orders.lock_order(conn, marketplace.slug, remote.marketplace_order_id)
+    if existing is None:
+        raise OrderRejected("the order disappeared while it was being imported")
+    return await _update_known(conn, existing, remote, payload)
 
 
 def _phone(raw: str | None) -> str:
@@ -650,7 +656,6 @@ async def import_orders(
             continue
         if imported.problems:
             result.failures.append(Failure(None, ref, "; ".join(imported.problems)))
-        await _announce(deps.redis, imported)
     for skipped in getattr(remote_orders, "skipped", []):
         unrecorded += 1
         result.processed += 1
@@ -676,7 +681,9 @@ async def _apply_status(
         side = await marketplace_orders.get(conn, order.id)
         if side is not None:
             await marketplace_orders.note_status(conn, order.id, raw_status or status, False)
-        return await _move(conn, order, side, next_status(order.status, status))
+        imported = await _move(conn, order, side, next_status(order.status, status))
+        await _announce(conn, imported)
+        return imported
 
 
 async def _refresh_statuses(
@@ -693,22 +700,18 @@ async def _refresh_statuses(
                             f"{describe_error(marketplace, exc)}")
         return
     for marketplace_order_id, (status, raw_status) in statuses.items():
-        imported = await retry_transient(
+        await retry_transient(
             functools.partial(_apply_status, deps.pool, marketplace, str(marketplace_order_id), status, raw_status),
             "order status")
-        if imported is not None:
-            await _announce(deps.redis, imported)
 
 
-async def _announce(redis: ArqRedis, imported: _Imported) -> None:
-    sends = []
+async def _announce(conn: Executor, imported: _Imported) -> None:
     if imported.new:
-        sends.append(events.order_created(redis, imported.order.id))
+        await events.order_created(conn, imported.order.id)
     elif imported.old_status is not None:
-        sends.append(events.order_status_changed(redis, imported.order.id, imported.old_status, imported.order.status))
+        await events.order_status_changed(conn, imported.order.id, imported.old_status, imported.order.status)
     if imported.stock_moved:
-        sends.append(events.stock_changed(redis, imported.stock_moved))
-    await events.announce(*sends)
+        await events.stock_changed(conn, imported.stock_moved)
 
 
 # --- runs --------------------------------------------------------------------------------------
@@ -778,82 +781,79 @@ async def due_syncs(db: asyncpg.Pool, now: datetime | None = None) -> list[tuple
     return due
 
 
-# --- propagation: one product, every marketplace, right after a change -------------------------
+# --- propagation: changed products, every marketplace, right after a change ------------------
+
+PUSH_BUSY_RETRY = 3.0  # seconds: another run of that marketplace and type holds the lock
+PUSH_BACKOFF = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0)  # after a push that did not land, by attempt
+
+
+def push_backoff(attempts: int) -> float:
+    return PUSH_BACKOFF[min(max(attempts, 0), len(PUSH_BACKOFF) - 1)]
 
 
 @dataclass
 class Propagation:
-    """What a propagation did: the value it pushed (to compare after the job), marketplaces whose
-    lock was held elsewhere or whose push failed (the job retries those)."""
+    """What a push of some products' current value did: the sync_logs rows it wrote, and the
+    products to push again with the seconds to wait (a marketplace whose lock was held elsewhere,
+    whose call failed or that deferred the item). A product not in `retry` landed everywhere, or was
+    refused item by item (that is logged and alerted; the scheduled delta run tries it again)."""
 
-    value: Any = None
     logs: list[SyncLog] = field(default_factory=list)
-    busy: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
+    retry: dict[int, float] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
 
-    @property
-    def retry(self) -> bool:
-        return bool(self.busy or self.failed)
+    def _again(self, product_ids: Iterable[int], delay: float, why: str) -> None:
+        for product_id in product_ids:
+            self.retry[product_id] = min(self.retry.get(product_id, delay), delay)
+        self.errors.append(why)
 
 
-async def _propagate(
-    deps: SyncDeps, product_id: int, sync_type: str, lock_wait: float, final: bool,
+async def propagate(
+    deps: SyncDeps, sync_type: str, product_ids: Sequence[int], *, attempts: int = 0, lock_wait: float = 10.0,
+    alert: bool = True,
 ) -> Propagation:
-    product = await products.get(deps.pool, product_id)
-    if product is None:
-        return Propagation()
-    outcome = Propagation(product.stock_quantity if sync_type == "stock" else (product.price, product.sale_price))
-    for marketplace in await marketplaces.list_syncing_product(deps.pool, product_id):
+    """Push these products' current master stock (or price) to each active marketplace (auto sync on)
+    whose mapping does not have it yet: one call batch and one sync_logs row per marketplace called.
+    Safe to run twice: the second run finds nothing to send. `attempts` (pushes of these products
+    that did not land before) sets the backoff; `alert` False keeps a failure that will be retried
+    from alerting the admins."""
+    if sync_type not in ("stock", "price"):
+        raise ValueError(f"propagate: unknown sync type {sync_type!r}")
+    outcome = Propagation()
+    ids = sorted(set(product_ids))
+    if not ids:
+        return outcome
+    candidates_of = marketplace_products.stock_candidates if sync_type == "stock" else \
+        marketplace_products.price_candidates
+    push = push_stocks if sync_type == "stock" else push_prices
+    for marketplace in await marketplaces.list_syncing_products(deps.pool, ids):
         async with sync_lock(deps.redis, marketplace.slug, sync_type, wait=lock_wait) as held:
             if not held:
-                outcome.busy.append(marketplace.slug)
+                outcome._again(ids, PUSH_BUSY_RETRY, f"{marketplace.slug}: a {sync_type} run holds the lock")
                 continue
-            # Read inside the lock: a run that just finished may have sent this value already.
-            if sync_type == "stock":
-                candidates = await marketplace_products.stock_candidates(
-                    deps.pool, marketplace.id, full=False, product_ids=[product_id])
-            else:
-                candidates = await marketplace_products.price_candidates(
-                    deps.pool, marketplace.id, full=False, product_ids=[product_id])
+            # Read inside the lock: a run that just finished may have sent these values already.
+            candidates = await candidates_of(deps.pool, marketplace.id, full=False, product_ids=ids)
             if not candidates:
-                continue  # the marketplace has this value already: no call, no log
-
-            push = push_stocks if sync_type == "stock" else push_prices
-            work = functools.partial(_push_with, push, deps, marketplace, candidates)
-            entry = await run_logged(deps, marketplace, sync_type, work, scheduled=False, alert=final)
+                continue  # the marketplace has these values already: no call, no log
+            ran: list[RunResult] = []
+            work = functools.partial(_push_and_keep, push, deps, marketplace, candidates, ran)
+            entry = await run_logged(deps, marketplace, sync_type, work, scheduled=False, alert=alert)
             outcome.logs.append(entry)
-            if entry.status != "success":
-                outcome.failed.append(marketplace.slug)
+            result = ran[0] if ran else None
+            if result is not None and result.fatal is None:
+                continue  # every item answered: accepted, or refused for a reason a retry does not fix
+            # The call failed (or the adapter could not be built): whatever is still not there goes again.
+            left = await candidates_of(deps.pool, marketplace.id, full=False, product_ids=ids)
+            outcome._again({c.product_id for c in left}, push_backoff(attempts),
+                           entry.error_message or f"{marketplace.slug}: {entry.status}")
     return outcome
 
 
-async def _push_with(
+async def _push_and_keep(
     push: Callable[[SyncDeps, Marketplace, MarketplaceAdapter, Sequence[SyncCandidate]], Awaitable[RunResult]],
-    deps: SyncDeps, marketplace: Marketplace, candidates: Sequence[SyncCandidate], adapter: MarketplaceAdapter,
+    deps: SyncDeps, marketplace: Marketplace, candidates: Sequence[SyncCandidate], kept: list[RunResult],
+    adapter: MarketplaceAdapter,
 ) -> RunResult:
-    return await push(deps, marketplace, adapter, candidates)
-
-
-async def propagate_stock(
-    deps: SyncDeps, product_id: int, *, lock_wait: float = 10.0, final: bool = True,
-) -> Propagation:
-    """Push the product's current master stock to each active marketplace (auto sync on) whose
-    mapping does not have it yet (one sync_logs 'stock' row per marketplace called). Safe to run
-    twice: the second run finds nothing to send. `final` False: the caller retries failures, so
-    they are logged but not alerted yet."""
-    return await _propagate(deps, product_id, "stock", lock_wait, final)
-
-
-async def propagate_price(
-    deps: SyncDeps, product_id: int, *, lock_wait: float = 10.0, final: bool = True,
-) -> Propagation:
-    """The same for the product's price and sale price."""
-    return await _propagate(deps, product_id, "price", lock_wait, final)
-
-
-async def current_value(db: asyncpg.Pool, product_id: int, sync_type: str) -> Any:
-    """What propagation would push now (compared with Propagation.value after a job)."""
-    product = await products.get(db, product_id)
-    if product is None:
-        return None
-    return product.stock_quantity if sync_type == "stock" else (product.price, product.sale_price)
+    result = await push(deps, marketplace, adapter, candidates)
+    kept.append(result)
+    return result

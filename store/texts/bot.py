@@ -109,6 +109,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "uz": "🆕 <b>Yangi buyurtma</b> · {source}",
         "ru": "🆕 <b>Новый заказ</b> · {source}",
     },
+    "bot.notify.admin_new_orders": {
+        "uz": "🆕 <b>{count} ta yangi buyurtma</b> · jami {total}\n{lines}\n\nBatafsil: /orders",
+        "ru": "🆕 <b>Новых заказов: {count}</b> · на {total}\n{lines}\n\nПодробнее: /orders",
+    },
+    "bot.notify.admin_new_orders_more": {"uz": "… va yana {count} ta", "ru": "… и ещё {count}"},
+    "bot.notify.undelivered": {
+        "uz": "⚠️ Xabar yetkazilmadi: {what}, buyurtma {number}, chat {chat}. Sabab: {reason}",
+        "ru": "⚠️ Сообщение не доставлено: {what}, заказ {number}, чат {chat}. Причина: {reason}",
+    },
 
     # --- orders (admins) ---
     "bot.source.app": {"uz": "Mini App", "ru": "Mini App"},
