@@ -201,3 +201,47 @@ async def test_no_429_storm_under_the_documented_limits(bench: Bench) -> None:
     calls = bench.uzum.calls.for_endpoint(UZUM_PRICES)
     assert len([c for c in calls if c.status == 200]) == 22
     assert [c for c in calls if c.status == 429] == []
+
+
+async def set_stock(bench: Bench, product_id: int, quantity: int) -> None:
+    await bench.pool.execute("UPDATE products SET stock_quantity = $2 WHERE id = $1", product_id, quantity)
+
+
+async def test_a_200_that_applied_nothing_is_sent_again_and_the_marketplaces_converge(bench: Bench) -> None:
+    """Issue #13 item 6, as measured (Uzum 591, WB 590, master 589): pushes answered with a 200 that
+    applied nothing (empty body, `{}`, another shape, a hollow success wrapper) must not be recorded
+    as accepted, or the delta sync never sends them again."""
+    items = await make_products(bench.pool, 3, stock=591)
+    await bench.add_marketplaces(("uzum", "wildberries", "ozon"))
+    for slug in ("uzum", "wildberries", "ozon"):
+        await bench.map_products(slug, items)
+        assert (await run(bench, slug, "stock")).status == "success"
+    sold = items[0]
+
+    # A sale: Uzum's answer is an empty 200 that changed nothing; WB and Ozon take 590.
+    await set_stock(bench, sold.id, 590)
+    bench.uzum.inject_fault("garbage", 1, path="/api/seller-openapi/v2/fbs/sku/stocks", body="empty")
+    first = {slug: await run(bench, slug, "stock") for slug in ("uzum", "wildberries", "ozon")}
+    # Another sale: now every marketplace answers a 200 of the wrong shape and applies nothing.
+    await set_stock(bench, sold.id, 589)
+    for state, path, body in ((bench.uzum, "/api/seller-openapi/v2/fbs/sku/stocks", "object"),
+                              (bench.wb, f"/api/v3/stocks/{WB_WAREHOUSE}", "hollow"),
+                              (bench.ozon, "/v2/products/stocks", "shape")):
+        state.inject_fault("garbage", 1, path=path, body=body)
+    second = {slug: await run(bench, slug, "stock") for slug in ("uzum", "wildberries", "ozon")}
+
+    assert [bench.stock_on(s, sold) for s in ("uzum", "wildberries", "ozon")] == [591, 590, 590]
+    assert (first["uzum"].status, first["wildberries"].status, first["ozon"].status) == ("error", "success", "success")
+    for entry in (first["uzum"], *second.values()):
+        assert (entry.status, entry.items_processed, entry.items_failed) == ("error", 1, 1), entry
+        assert "the marketplace answered 200 but" in (entry.error_message or ""), entry.error_message
+        failed = await sync_logs.items(bench.pool, entry.id)
+        assert [f.item_ref for f in failed] == [sold.sku]
+    for mapping in await marketplace_products.list_for_product(bench.pool, sold.id):
+        assert mapping.marketplace_stock in (591, 590)  # what each last confirmed, never 589
+
+    # The next delta run sends the item again (and only it) and everything converges on 589.
+    again = {slug: await run(bench, slug, "stock") for slug in ("uzum", "wildberries", "ozon")}
+    assert {(e.status, e.items_processed) for e in again.values()} == {("success", 1)}
+    assert [bench.stock_on(s, sold) for s in ("uzum", "wildberries", "ozon")] == [589, 589, 589]
+    assert {m.marketplace_stock for m in await marketplace_products.list_for_product(bench.pool, sold.id)} == {589}

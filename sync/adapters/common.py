@@ -171,6 +171,12 @@ def parse_time(value: Any, what: str) -> datetime:
     raise ValueError(f"{what} is not a date-time: {value!r}")
 
 
+def unconfirmed(what: str, problem: str) -> str:
+    """The words for a 2XX that does not confirm the write (a `bad_response`): the items are not
+    recorded as pushed, so the next delta run sends them again."""
+    return f"{what}: the marketplace answered 200 but {problem}; not confirmed, sent again next run"
+
+
 def expect_dict(data: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{what} is not an object")

@@ -51,6 +51,7 @@ from sync.adapters.common import (
     money,
     parse_time,
     run_bounded,
+    unconfirmed,
     utc_naive,
 )
 from sync.http import CallTally, ClientOptions, MarketplaceClient, RateHeaders
@@ -121,9 +122,14 @@ class _Line:
 
 
 def _item_errors(row: Mapping[str, Any]) -> str | None:
+    """None when the row confirms the item (`updated: true`, no errors), else what is wrong."""
     errors = row.get("errors")
     if not errors:
-        return None if row.get("updated", True) is not False else "not updated (no reason given)"
+        if row.get("updated") is True:
+            return None
+        if row.get("updated") is False:
+            return "not updated (no reason given)"
+        return unconfirmed("result", f"its row does not say updated: {str(dict(row))[:120]}")
     parts = []
     for error in errors if isinstance(errors, list) else [errors]:
         if isinstance(error, dict):
@@ -166,7 +172,7 @@ class OzonAdapter:
             run.fail_all(indexes, error)
             return
         except ValueError as exc:
-            run.fail_all(indexes, self.client.bad_response(f"{path}: {exc}", reply.data))
+            run.fail_all(indexes, self.client.bad_response(unconfirmed(path, str(exc)), reply.data))
             return
         by_key: dict[tuple[str, int], Mapping[str, Any]] = {}
         for row in rows:
@@ -186,7 +192,7 @@ class OzonAdapter:
                 ):
                     row = candidate
             if row is None:
-                run.fail_all(line.indexes, "Ozon's answer has no result for this item")
+                run.fail_all(line.indexes, unconfirmed("ozon", "its result has no row for this item"))
                 continue
             problem = _item_errors(row)
             if problem is None:
