@@ -27,6 +27,7 @@ Jobs (names are the contract with whoever enqueues them) and why two never do th
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import aiohttp
@@ -123,9 +124,12 @@ async def _propagate(ctx: dict[str, Any], product_id: int, sync_type: str) -> st
     else:
         outcome = await marketplace_sync.propagate_price(deps, product_id, final=final)
     if outcome.retry and not final:
-        # Busy: another run of that marketplace holds the lock. Failed: e.g. Ozon takes one stock
-        # update per product and warehouse per 30 s. Either way the retry sends only what is missing.
+        # Busy: another run of that marketplace holds the lock. Failed: the push failed. Deferred:
+        # e.g. Ozon takes one stock update per product and warehouse per 30 s (not a failure: re-sent
+        # once that time is over). Either way the retry sends only what is missing.
         defer = 31 if outcome.failed else 3 * ctx.get("job_try", 1)
+        if outcome.retry_after is not None:
+            defer = max(defer, math.ceil(outcome.retry_after) + 1)
         raise Retry(defer=defer)
     ctx[_PUSHED] = (sync_type, product_id, outcome.value)
     sent = ", ".join(f"{e.marketplace_id}:{e.status}" for e in outcome.logs) or "nothing to send"

@@ -131,3 +131,17 @@ async def test_an_ozon_row_without_updated_true_is_not_confirmed() -> None:
     assert "not updated" in (_item_errors({"offer_id": "A", "updated": False, "errors": []}) or "")
     assert "answered 200 but" in (_item_errors({"offer_id": "A", "errors": []}) or "")
     assert "answered 200 but" in (_item_errors({"offer_id": "A"}) or "")
+
+
+async def test_ozons_30_second_rule_is_a_deferral_with_retry_after() -> None:
+    state = oz.seeded(2)
+    async with harness(ozon_app(state)) as h:
+        adapter = h.adapter(ozon_account(h.base_url))
+        await adapter.push_stocks([oz.stock(0, 5)])
+        again = await adapter.push_stocks([oz.stock(0, 6), oz.stock(1, 6, offer="GONE")])
+        prices = await adapter.push_prices([oz.price(0, "1500"), oz.price(1, "0")])
+    deferred, gone = again.items
+    assert (deferred.ok, deferred.retry_after) == (False, 30.0)
+    assert "TOO_MANY_REQUESTS" in (deferred.error or "")
+    assert (gone.ok, gone.retry_after) == (False, None)  # a real failure is not deferred
+    assert all(r.retry_after is None for r in prices.items)

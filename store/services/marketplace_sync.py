@@ -159,9 +159,21 @@ class Failure:
     message: str
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """An item the marketplace asked us to send again later (ItemResult.retry_after): not recorded
+    as pushed, not a failure; it stays in the delta and is sent again after `retry_after` seconds."""
+
+    mapping_id: int
+    ref: str  # our SKU
+    retry_after: float
+    message: str
+
+
 @dataclass
 class RunResult:
-    """What one run did; `fatal` says why the run as a whole failed."""
+    """What one run did; `fatal` says why the run as a whole failed. `deferred` items count in
+    `processed` but are neither accepted nor failed: the caller re-sends them after `retry_after`."""
 
     processed: int = 0
     failures: list[Failure] = field(default_factory=list)
@@ -169,13 +181,36 @@ class RunResult:
     notes: list[str] = field(default_factory=list)  # work left undone: makes the run partial
     remarks: list[str] = field(default_factory=list)  # worth knowing, not a failure (kept in the message)
     whole_failure_is_error: bool = True  # pushes: every item failing means the run failed
+    deferred: list[Deferred] = field(default_factory=list)
+
+    @property
+    def retry_after(self) -> float | None:
+        """The longest wait any deferred item asked for (seconds); None when nothing was deferred."""
+        return max((d.retry_after for d in self.deferred), default=None)
+
+    @property
+    def deferred_ids(self) -> list[int]:
+        """marketplace_products ids of the deferred items (to re-send after `retry_after`)."""
+        return [d.mapping_id for d in self.deferred]
 
     def status(self) -> str:
         if self.fatal is not None:
             return "error"
-        if self.failures and self.whole_failure_is_error and len(self.failures) >= self.processed:
+        attempted = self.processed - len(self.deferred)
+        if self.failures and self.whole_failure_is_error and len(self.failures) >= attempted:
             return "error"
         return "partial" if self.failures or self.notes else "success"
+
+    def _deferral_note(self, marketplace: Marketplace | None) -> str:
+        refs = [d.ref for d in self.deferred]
+        more = f" and {len(refs) - 5} more" if len(refs) > 5 else ""
+        wait = f"{self.retry_after:g} s" if self.retry_after is not None else "a while"
+        if marketplace is not None and marketplace.slug == "ozon":
+            why = "by Ozon's 30-s rule (one stock update per product and warehouse per 30 s)"
+        else:
+            name = marketplace.name if marketplace is not None else "the marketplace"
+            why = f"by {name} ({self.deferred[0].message})"
+        return f"{len(refs)} deferred {why}, re-sent after {wait}: {', '.join(refs[:5])}{more}"
 
     def message(self, marketplace: Marketplace | None = None) -> str | None:
         parts: list[str] = []
@@ -194,6 +229,8 @@ class RunResult:
                 more = f" and {len(refs) - 5} more" if len(refs) > 5 else ""
                 listed.append(f"{', '.join(refs[:5])}{more}: {reason}")
             parts.append(f"{len(self.failures)} of {self.processed} failed: " + "; ".join(listed))
+        if self.deferred:
+            parts.append(self._deferral_note(marketplace))
         parts.extend(self.notes)
         parts.extend(self.remarks)
         if not parts:
@@ -237,7 +274,16 @@ async def run_logged(
     """Open the sync_logs row, build the adapter, do the work, finish the row; a failing run is an
     `error` row, never an exception (except cancellation, which leaves the row saying the run did
     not finish). `scheduled` runs move the due time of the type; `alert` False keeps the admins
-    from hearing of a failure that is about to be retried."""
+    from hearing of a failure that is about to be retried. See `run_logged_result`."""
+    entry, _ = await run_logged_result(deps, marketplace, sync_type, work, scheduled=scheduled, alert=alert)
+    return entry
+
+
+async def run_logged_result(
+    deps: SyncDeps, marketplace: Marketplace, sync_type: str, work: Work, *, scheduled: bool, alert: bool = True,
+) -> tuple[SyncLog, RunResult]:
+    """`run_logged`, also returning the RunResult (its `deferred` items and `retry_after` tell the
+    caller what to send again, and when). The caller holds `sync_lock(slug, sync_type)`."""
     if scheduled:
         await sync_state.mark_run_started(deps.pool, marketplace.id, sync_type)
     log_id = await sync_logs.start(deps.pool, marketplace.id, sync_type)
@@ -261,9 +307,9 @@ async def run_logged(
         await marketplaces.mark_synced(deps.pool, marketplace.id)
     if alert:
         await _alert(deps.redis, entry)
-    log.info("sync %s %s: %s, %d processed, %d failed", marketplace.slug, sync_type, entry.status,
-             entry.items_processed, entry.items_failed)
-    return entry
+    log.info("sync %s %s: %s, %d processed, %d failed, %d deferred", marketplace.slug, sync_type, entry.status,
+             entry.items_processed, entry.items_failed, len(result.deferred))
+    return entry, result
 
 
 # --- pushes ------------------------------------------------------------------------------------
@@ -291,13 +337,17 @@ def _usable(spec: MarketplaceSpec, candidates: Sequence[SyncCandidate], result: 
 def _split(
     sent: Sequence[SyncCandidate], answers: Sequence[Any], result: RunResult,
 ) -> list[SyncCandidate]:
-    """The candidates the marketplace accepted; the rest become failures with its words."""
+    """The candidates the marketplace accepted; those it asked to send later are `deferred` (neither
+    recorded nor failed: they stay in the delta); the rest become failures with its words."""
     by_ref = {answer.ref: answer for answer in answers}
     accepted = []
     for candidate in sent:
         answer = by_ref.get(candidate.id)
         if answer is None:
             result.failures.append(Failure(candidate.id, candidate.sku, "the marketplace gave no result for it"))
+        elif not answer.ok and getattr(answer, "retry_after", None) is not None:
+            result.deferred.append(Deferred(candidate.id, candidate.sku, float(answer.retry_after),
+                                            answer.error or "deferred by the marketplace"))
         elif answer.ok:
             accepted.append(candidate)
             if getattr(answer, "note", None):
@@ -790,10 +840,12 @@ class Propagation:
     logs: list[SyncLog] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)  # marketplaces that asked to send later (RunResult.deferred)
+    retry_after: float | None = None  # the longest wait they asked for, seconds
 
     @property
     def retry(self) -> bool:
-        return bool(self.busy or self.failed)
+        return bool(self.busy or self.failed or self.deferred)
 
 
 async def _propagate(
@@ -820,10 +872,13 @@ async def _propagate(
 
             push = push_stocks if sync_type == "stock" else push_prices
             work = functools.partial(_push_with, push, deps, marketplace, candidates)
-            entry = await run_logged(deps, marketplace, sync_type, work, scheduled=False, alert=final)
+            entry, result = await run_logged_result(deps, marketplace, sync_type, work, scheduled=False, alert=final)
             outcome.logs.append(entry)
             if entry.status != "success":
                 outcome.failed.append(marketplace.slug)
+            if result.retry_after is not None:
+                outcome.deferred.append(marketplace.slug)
+                outcome.retry_after = max(outcome.retry_after or 0.0, result.retry_after)
     return outcome
 
 

@@ -40,6 +40,10 @@ class PushRun:
     def fail(self, index: int, error: str) -> None:
         self._results[index] = ItemResult(self._refs[index], False, error)
 
+    def defer(self, index: int, reason: str, retry_after: float) -> None:
+        """Not done now, to be sent again after `retry_after` seconds (see ItemResult.retry_after)."""
+        self._results[index] = ItemResult(self._refs[index], False, reason, retry_after=retry_after)
+
     def fail_all(self, indexes: Iterable[int], error: MarketplaceError | str) -> None:
         if isinstance(error, MarketplaceError):
             self.abort_if_fatal(error)
