@@ -404,3 +404,11 @@ CREATE TABLE bot_blocked_chats (
     blocked_at TIMESTAMP NOT NULL DEFAULT NOW(),
     reason TEXT -- Telegram's description, e.g. "Forbidden: bot was blocked by the user"
 );
+
+-- (0008) sync schedule after a failure; open (unfinished) runs
+
+ALTER TABLE marketplace_sync_state
+    ADD COLUMN failures INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+    ADD COLUMN retry_at TIMESTAMP;
+
+CREATE INDEX idx_sync_logs_open ON sync_logs(marketplace_id, sync_type) WHERE completed_at IS NULL;

@@ -92,6 +92,8 @@ DUE_SLACK = timedelta(seconds=30)  # a run that started a few seconds after a ti
 ERROR_SUMMARY_LIMIT = 1000  # characters of sync_logs.error_message (every item is in sync_log_items)
 LOCK_TTL = 60.0  # seconds a lock outlives a killed holder
 LOCK_RENEW = 20.0
+MANUAL_LOCK_WAIT = 120.0  # seconds a manual run (bot /sync, `sync run`) waits for a run going on elsewhere
+RETRY_BACKOFF = (60.0, 120.0, 300.0, 600.0)  # after 1, 2, 3, 4+ failed scheduled runs (capped at the interval)
 ALERT_JOB = "alert_sync_failure"
 PLACEHOLDER_PHONE = "—"  # orders.customer_phone is NOT NULL; the marketplaces hide the buyer's phone
 _AUTH = re.compile(r"\bHTTP 40[13]\b")  # how the adapters word a refused key in per-item errors
@@ -119,12 +121,19 @@ def lock_key(slug: str, sync_type: str) -> str:
 
 
 @asynccontextmanager
-async def sync_lock(redis: ArqRedis, slug: str, sync_type: str, *, wait: float = 0.0) -> AsyncIterator[bool]:
+async def sync_lock(
+    redis: ArqRedis, slug: str, sync_type: str, *, wait: float = 0.0, on_wait: Callable[[], None] | None = None,
+) -> AsyncIterator[bool]:
     """Hold the run lock of (marketplace, type), waiting up to `wait` seconds; yields False when it
-    is held elsewhere. The lock expires LOCK_TTL seconds after its holder stops renewing it (a killed
-    worker), so a restart can never be locked out for longer."""
+    is held elsewhere. `on_wait` is called once when the lock is busy and we are about to wait. The
+    lock expires LOCK_TTL seconds after its holder stops renewing it (a killed worker), so a restart
+    can never be locked out for longer."""
     lock = redis.lock(lock_key(slug, sync_type), timeout=LOCK_TTL, sleep=0.1, thread_local=False)
-    acquired = await lock.acquire(blocking=wait > 0, blocking_timeout=wait if wait > 0 else None)
+    acquired = await lock.acquire(blocking=False)
+    if not acquired and wait > 0:
+        if on_wait is not None:
+            on_wait()
+        acquired = await lock.acquire(blocking=True, blocking_timeout=wait)
     if not acquired:
         yield False
         return
@@ -283,7 +292,13 @@ async def run_logged_result(
     deps: SyncDeps, marketplace: Marketplace, sync_type: str, work: Work, *, scheduled: bool, alert: bool = True,
 ) -> tuple[SyncLog, RunResult]:
     """`run_logged`, also returning the RunResult (its `deferred` items and `retry_after` tell the
-    caller what to send again, and when). The caller holds `sync_lock(slug, sync_type)`."""
+    caller what to send again, and when). The caller holds `sync_lock(slug, sync_type)`: runs of a
+    marketplace and type never overlap, so a row of that pair still open now belongs to a run whose
+    process died, and is closed as interrupted first."""
+    closed = await sync_logs.close_open(deps.pool, marketplace.id, sync_type)
+    if closed:
+        log.warning("sync %s %s: %d earlier run(s) had not finished; closed as interrupted", marketplace.slug,
+                    sync_type, closed)
     if scheduled:
         await sync_state.mark_run_started(deps.pool, marketplace.id, sync_type)
     log_id = await sync_logs.start(deps.pool, marketplace.id, sync_type)
@@ -303,6 +318,8 @@ async def run_logged_result(
         items_failed=len(result.failures), error_message=result.message(marketplace),
     )
     await sync_logs.add_items(deps.pool, log_id, [(f.mapping_id, f.ref, redact(f.message)) for f in result.failures])
+    if scheduled:
+        await _reschedule(deps.pool, marketplace, sync_type, entry, result)
     if entry.status == "success":
         await marketplaces.mark_synced(deps.pool, marketplace.id)
     if alert:
@@ -310,6 +327,46 @@ async def run_logged_result(
     log.info("sync %s %s: %s, %d processed, %d failed, %d deferred", marketplace.slug, sync_type, entry.status,
              entry.items_processed, entry.items_failed, len(result.deferred))
     return entry, result
+
+
+def _interval(marketplace: Marketplace) -> timedelta:
+    return timedelta(minutes=max(1, marketplace.sync_interval_minutes or 60))
+
+
+async def _reschedule(
+    db: asyncpg.Pool, marketplace: Marketplace, sync_type: str, entry: SyncLog, result: RunResult,
+) -> None:
+    """After a scheduled run: a failed one (`error`) is run again soon, backing off 1, 2, 5, 10
+    minutes (never more than the interval) instead of waiting a whole interval; one whose items the
+    marketplace deferred runs again once their wait is over; otherwise the interval decides."""
+    interval = _interval(marketplace).total_seconds()
+    failures = await sync_state.record_outcome(
+        db, marketplace.id, sync_type, failed=entry.status == "error",
+        retry_in=[min(step, interval) for step in RETRY_BACKOFF],
+        defer_seconds=min(result.retry_after, interval) if result.retry_after is not None else None,
+    )
+    if failures:
+        log.info("sync %s %s: %d scheduled run(s) failed in a row; retried sooner than the interval",
+                 marketplace.slug, sync_type, failures)
+
+
+async def close_dead_runs(db: asyncpg.Pool, redis: ArqRedis) -> int:
+    """Close the runs still open (completed_at NULL) whose run lock nobody holds: their process died
+    (a running run always holds its lock). Called by the cron tick and /syncstatus, so an open row
+    means a run that is really going on. Returns how many were closed; with Redis unreachable it
+    closes nothing (a lock cannot be checked) and returns 0."""
+    dead = []
+    try:
+        for log_id, slug, sync_type in await sync_logs.open_runs(db):
+            if not await redis.exists(lock_key(slug, sync_type)):
+                dead.append(log_id)
+    except (RedisError, OSError) as exc:
+        log.warning("open sync runs not checked, Redis is unreachable: %s", exc)
+        return 0
+    closed = await sync_logs.close_interrupted(db, dead)
+    if closed:
+        log.warning("closed %d sync run(s) whose process stopped as interrupted", closed)
+    return closed
 
 
 # --- pushes ------------------------------------------------------------------------------------
@@ -772,12 +829,14 @@ class SyncReport:
 
 async def run_sync(
     deps: SyncDeps, slug: str, sync_type: str | None = None, *, full: bool = False, lock_wait: float = 0.0,
-    time_limit: float | None = None,
+    time_limit: float | None = None, scheduled: bool = False, on_wait: Callable[[str], None] | None = None,
 ) -> SyncReport:
     """Run one type (or every type: orders, stock, price) for the marketplace now. A type whose run
-    is going on elsewhere is skipped (`skipped`). `full` pushes every mapping, not only changes.
-    `time_limit` (seconds) stops a push between chunks; the next run continues. Raises AdminError for
-    an unknown or disabled marketplace or an unknown type."""
+    is going on elsewhere is waited for up to `lock_wait` seconds (`on_wait(type)` is called when it
+    starts waiting), then skipped (`skipped`). `full` pushes every mapping, not only changes.
+    `time_limit` (seconds) stops a push between chunks; the next run continues. Only a `scheduled`
+    run (the cron tick's) moves the schedule: a manual one (bot /sync, `sync run`) leaves it alone.
+    Raises AdminError for an unknown or disabled marketplace or an unknown type."""
     if sync_type is not None and sync_type not in SYNC_TYPES:
         raise AdminError(f"unknown sync type '{sync_type}'; one of: price, stock, orders")
     marketplace = await marketplaces.get_by_slug(deps.pool, slug)
@@ -788,13 +847,14 @@ async def run_sync(
     deadline = asyncio.get_running_loop().time() + time_limit if time_limit is not None else None
     report = SyncReport()
     for current in [sync_type] if sync_type else list(SYNC_TYPES):
-        async with sync_lock(deps.redis, marketplace.slug, current, wait=lock_wait) as held:
+        waiting = functools.partial(on_wait, current) if on_wait is not None else None
+        async with sync_lock(deps.redis, marketplace.slug, current, wait=lock_wait, on_wait=waiting) as held:
             if not held:
                 log.info("sync %s %s is already running elsewhere; skipped", marketplace.slug, current)
                 report.skipped.append(current)
                 continue
             report.logs.append(await run_logged(deps, marketplace, current, _work(deps, marketplace, current, full,
-                                                                                   deadline), scheduled=True))
+                                                                                   deadline), scheduled=scheduled))
     return report
 
 
@@ -813,17 +873,21 @@ def _work(deps: SyncDeps, marketplace: Marketplace, sync_type: str, full: bool, 
 
 async def due_syncs(db: asyncpg.Pool, now: datetime | None = None) -> list[tuple[str, str]]:
     """(slug, type) of every run that is due: active marketplaces with auto sync on and an API key,
-    whose last scheduled run of the type started sync_interval_minutes ago or more (or never)."""
+    whose last scheduled run of the type started sync_interval_minutes ago or more (or never), or
+    whose retry time (after a failed scheduled run, or deferred items) has come."""
     now = now or utcnow()
-    started = {(s.marketplace_id, s.sync_type): s.last_run_at for s in await sync_state.list_all(db)}
+    states = {(s.marketplace_id, s.sync_type): s for s in await sync_state.list_all(db)}
     due = []
     for marketplace in await marketplaces.list_active(db):
         if not marketplace.auto_sync_enabled or not marketplace.api_key_encrypted:
             continue
-        interval = timedelta(minutes=max(1, marketplace.sync_interval_minutes or 60))
+        interval = _interval(marketplace)
         for sync_type in SYNC_TYPES:
-            last = started.get((marketplace.id, sync_type))
-            if last is None or last + interval <= now + DUE_SLACK:
+            state = states.get((marketplace.id, sync_type))
+            last = state.last_run_at if state else None
+            retry_at = state.retry_at if state else None
+            retry_due = retry_at is not None and retry_at <= now + DUE_SLACK
+            if last is None or last + interval <= now + DUE_SLACK or retry_due:
                 due.append((marketplace.slug, sync_type))
     return due
 
