@@ -10,14 +10,17 @@ Uzum 591 / WB 590 / master 589) is in tests/test_sync_push.py."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 import tests.test_adapters_ozon as oz
 import tests.test_adapters_uzum as uz
 import tests.test_adapters_wildberries as wb
 from sync.adapters.base import PushResult
+from sync.adapters.ozon import _item_errors
 from sync.sandbox import SandboxState, ozon_app, uzum_app, wildberries_app
 from sync.sandbox.ozon import DEFAULT_WAREHOUSE_ID as OZON_WAREHOUSE
 from sync.sandbox.uzum import BASE as UZUM_BASE
@@ -125,8 +128,6 @@ async def test_wildberries_stocks_are_confirmed_only_by_204() -> None:
 
 
 async def test_an_ozon_row_without_updated_true_is_not_confirmed() -> None:
-    from sync.adapters.ozon import _item_errors
-
     assert _item_errors({"offer_id": "A", "updated": True, "errors": []}) is None
     assert "not updated" in (_item_errors({"offer_id": "A", "updated": False, "errors": []}) or "")
     assert "answered 200 but" in (_item_errors({"offer_id": "A", "errors": []}) or "")
@@ -145,3 +146,26 @@ async def test_ozons_30_second_rule_is_a_deferral_with_retry_after() -> None:
     assert "TOO_MANY_REQUESTS" in (deferred.error or "")
     assert (gone.ok, gone.retry_after) == (False, None)  # a real failure is not deferred
     assert all(r.retry_after is None for r in prices.items)
+
+
+async def test_an_uzum_stock_answer_confirms_only_the_barcodes_it_lists() -> None:
+    """When Uzum's answer lists the SKUs it updated (payload.skuAmountList), a barcode we sent that
+    is not there is not confirmed; one listed as a number (its leading zeros lost) still counts."""
+    state = uz.seeded(3)
+    app = uzum_app(state)
+
+    @web.middleware
+    async def drop_one(request: web.Request, handler: Any) -> web.StreamResponse:
+        response = await handler(request)
+        if request.path.endswith("/v2/fbs/sku/stocks") and isinstance(response, web.Response) and response.text:
+            body = json.loads(response.text)
+            listed = body["payload"]["skuAmountList"]
+            body["payload"]["skuAmountList"] = [{**e, "barcode": int(e["barcode"])} for e in listed[:1]]
+            return web.json_response(body)
+        return response
+
+    app.middlewares.append(drop_one)
+    async with harness(app) as h:
+        result = await h.adapter(uzum_account(h.base_url)).push_stocks([uz.stock(i, 4) for i in range(3)])
+    assert [r.ok for r in result.items] == [True, False, False]
+    assert "does not list this barcode" in (result.items[1].error or "")

@@ -8,13 +8,26 @@ finished with `success`, `partial` (some items failed) or `error` (the run faile
 a short message a person can act on (which SKUs, what the marketplace said, never a secret); every
 failed item is kept in `sync_log_items`. A run that did not end in success enqueues the bot's
 `alert_sync_failure(sync_log_id)`. Runs of the same marketplace and type never overlap: each holds
-a Redis lock (`sync_lock`) that a killed process loses after LOCK_TTL seconds.
+a Redis lock (`sync_lock`) that a killed process loses after LOCK_TTL seconds. So a row still open
+(completed_at NULL) whose lock nobody holds belongs to a process that died: the next run of that
+type, the cron tick and /syncstatus close it as "interrupted (the process stopped)"
+(`close_dead_runs`); an open row means a run that is really going on.
+
+Schedule. The cron tick runs a type `sync_interval_minutes` after the last scheduled run started.
+A scheduled run that failed (`error`) is run again after 1, 2, 5, then every 10 minutes (never later
+than the interval); one whose items the marketplace deferred, once their wait is over. Manual runs
+(bot /sync, `amazing-store sync run`) never move the schedule, and wait up to MANUAL_LOCK_WAIT for a
+run going on elsewhere instead of refusing.
 
 Pushes are deltas: only mappings whose current price / master stock differs from what the
 marketplace last accepted (`marketplace_price` + `marketplace_full_price`, `marketplace_stock`) are
 sent, so nothing changed means no call; `full=True` sends every active mapping. Only items the
 marketplace accepted update those columns (with the values sent, not re-read ones) and their
-`last_*_sync_at`. Items are handed to the adapter in chunks of PUSH_CHUNK (a multiple of every batch
+`last_*_sync_at`; "accepted" means the marketplace's answer confirmed the item (the adapters refuse
+a 200 that is empty or wrongly shaped). An item the marketplace deferred (ItemResult.retry_after:
+Ozon's one stock update per product and warehouse per 30 s) is neither accepted nor failed: it is
+in RunResult.deferred, stays in the delta and is sent again after RunResult.retry_after seconds.
+Items are handed to the adapter in chunks of PUSH_CHUNK (a multiple of every batch
 size) and recorded per chunk, so a run stopped half-way keeps what went through and the next delta
 run continues from there.
 

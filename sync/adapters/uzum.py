@@ -359,12 +359,18 @@ class UzumAdapter:
             )
             payload = self._confirmed(reply.data, "stocks", body_required=True)
             echoed = payload.get("skuAmountList") if payload is not None else None
-            if not isinstance(echoed, list):
+            listed = {
+                (as_text(e.get("barcode")) or "").lstrip("0")  # an int64 barcode loses its leading zeros
+                for e in (echoed if isinstance(echoed, list) else [])
+                if isinstance(e, dict) and e.get("barcode") is not None
+            }
+            if not listed:  # the DTO's fields are undocumented: check only a list that names barcodes
                 return {}
             # The answer lists the SKUs it updated: a barcode we sent that is not there was not updated.
-            listed = {as_text(e.get("barcode")) for e in echoed if isinstance(e, dict)}
             missing = unconfirmed("stocks", "its skuAmountList does not list this barcode")
-            return {i: missing for row in batch if row.payload["barcode"] not in listed for i in row.indexes}
+            return {
+                i: missing for row in batch if row.payload["barcode"].lstrip("0") not in listed for i in row.indexes
+            }
 
         def job_for(batch: list[_Row]) -> Callable[[], Awaitable[None]]:
             return lambda: self._bisect(batch, _Bisect(run, send, budget))
