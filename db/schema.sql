@@ -453,3 +453,11 @@ CREATE TRIGGER trg_outbox_events_notify
 CREATE TRIGGER trg_pending_pushes_notify
     AFTER INSERT ON pending_pushes -- an upsert (INSERT ... ON CONFLICT DO UPDATE) fires it too
     FOR EACH STATEMENT EXECUTE FUNCTION notify_outbox();
+
+-- (0008) sync schedule after a failure; open (unfinished) runs
+
+ALTER TABLE marketplace_sync_state
+    ADD COLUMN failures INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+    ADD COLUMN retry_at TIMESTAMP;
+
+CREATE INDEX idx_sync_logs_open ON sync_logs(marketplace_id, sync_type) WHERE completed_at IS NULL;

@@ -4,12 +4,15 @@
 Jobs (names are the contract with whoever enqueues them) and why two never do the same work twice:
 
 * `enqueue_due_syncs(ctx)`: cron, every minute (unique per tick, so several workers make one tick).
-  Enqueues `sync_marketplace(slug, type)` for every run that is due (active marketplace, auto sync on,
-  an API key, `sync_interval_minutes` since the last run of that type) with the job id
-  `sync:{slug}:{type}`. arq refuses a job id while that job is queued or running (or its result is
-  kept: `sync_marketplace` keeps none), so a slow run is never queued twice.
-* `sync_marketplace(ctx, slug, sync_type=None, full=False)`: one type or every type now (the bot's
-  /sync enqueues it as `sync-now:{slug}:{type}`). The job ids differ by who asked, so each run also
+  Closes runs whose process died (`marketplace_sync.close_dead_runs`), then enqueues
+  `sync_marketplace(slug, type, False, scheduled=True)` for every run that is due (active marketplace,
+  auto sync on, an API key, `sync_interval_minutes` since the last scheduled run of that type, or
+  sooner after a failed one: 1, 2, 5, 10 minutes) with the job id `sync:{slug}:{type}`. arq refuses
+  a job id while that job is queued or running (or its result is kept: `sync_marketplace` keeps
+  none), so a slow run is never queued twice.
+* `sync_marketplace(ctx, slug, sync_type=None, full=False, scheduled=False)`: one type or every type
+  now (the bot's /sync enqueues it as `sync-now:{slug}:{type}`; manual runs wait for a busy lock and
+  do not move the schedule). The job ids differ by who asked, so each run also
   holds a Redis lock per (marketplace, type) that makes a second run skip (see
   `marketplace_sync.sync_lock`); that lock also keeps `amazing-store sync run` from overlapping a
   worker. A run ends by itself after RUN_TIME_LIMIT (the next run continues), and a worker killed
@@ -87,11 +90,17 @@ def sync_deps(ctx: dict[str, Any]) -> SyncDeps:
     return SyncDeps(ctx["db"], redis, keybox_for(settings), lambda account: build_adapter(account, session, limiter))
 
 
-async def sync_marketplace(ctx: dict[str, Any], slug: str, sync_type: str | None = None, full: bool = False) -> str:
-    """Run one sync type (None: every type) of the marketplace now; see the module docstring."""
+async def sync_marketplace(
+    ctx: dict[str, Any], slug: str, sync_type: str | None = None, full: bool = False, scheduled: bool = False,
+) -> str:
+    """Run one sync type (None: every type) of the marketplace now; see the module docstring. The
+    cron tick's runs are `scheduled` (they move the schedule; a busy type is skipped and is due again
+    at the next tick); a manual run (the bot's /sync) leaves the schedule alone and waits up to
+    MANUAL_LOCK_WAIT for a run going on elsewhere (a propagation) instead of skipping."""
     try:
-        report = await marketplace_sync.run_sync(sync_deps(ctx), slug, sync_type, full=bool(full),
-                                                 time_limit=RUN_TIME_LIMIT)
+        report = await marketplace_sync.run_sync(
+            sync_deps(ctx), slug, sync_type, full=bool(full), time_limit=RUN_TIME_LIMIT, scheduled=bool(scheduled),
+            lock_wait=0.0 if scheduled else marketplace_sync.MANUAL_LOCK_WAIT)
     except AdminError as exc:  # an unknown marketplace or type: nothing to retry
         log.warning("sync_marketplace(%r, %r): %s", slug, sync_type, exc)
         return str(exc)
@@ -101,11 +110,14 @@ async def sync_marketplace(ctx: dict[str, Any], slug: str, sync_type: str | None
 
 
 async def enqueue_due_syncs(ctx: dict[str, Any]) -> int:
-    """Cron, every minute: queue the runs that are due; returns how many were queued now."""
+    """Cron, every minute: close the runs whose process died (sync_logs rows left open with nobody
+    holding their lock), then queue the runs that are due; returns how many were queued now."""
     redis: ArqRedis = ctx["redis"]
+    await marketplace_sync.close_dead_runs(ctx["db"], redis)
     queued = 0
     for slug, sync_type in await marketplace_sync.due_syncs(ctx["db"]):
-        job = await redis.enqueue_job(JOB_SYNC_MARKETPLACE, slug, sync_type, False, _job_id=f"sync:{slug}:{sync_type}")
+        job = await redis.enqueue_job(JOB_SYNC_MARKETPLACE, slug, sync_type, False, True,
+                                      _job_id=f"sync:{slug}:{sync_type}")
         queued += job is not None
     return queued
 

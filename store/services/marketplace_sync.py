@@ -8,13 +8,26 @@ finished with `success`, `partial` (some items failed) or `error` (the run faile
 a short message a person can act on (which SKUs, what the marketplace said, never a secret); every
 failed item is kept in `sync_log_items`. A run that did not end in success enqueues the bot's
 `alert_sync_failure(sync_log_id)`. Runs of the same marketplace and type never overlap: each holds
-a Redis lock (`sync_lock`) that a killed process loses after LOCK_TTL seconds.
+a Redis lock (`sync_lock`) that a killed process loses after LOCK_TTL seconds. So a row still open
+(completed_at NULL) whose lock nobody holds belongs to a process that died: the next run of that
+type, the cron tick and /syncstatus close it as "interrupted (the process stopped)"
+(`close_dead_runs`); an open row means a run that is really going on.
+
+Schedule. The cron tick runs a type `sync_interval_minutes` after the last scheduled run started.
+A scheduled run that failed (`error`) is run again after 1, 2, 5, then every 10 minutes (never later
+than the interval); one whose items the marketplace deferred, once their wait is over. Manual runs
+(bot /sync, `amazing-store sync run`) never move the schedule, and wait up to MANUAL_LOCK_WAIT for a
+run going on elsewhere instead of refusing.
 
 Pushes are deltas: only mappings whose current price / master stock differs from what the
 marketplace last accepted (`marketplace_price` + `marketplace_full_price`, `marketplace_stock`) are
 sent, so nothing changed means no call; `full=True` sends every active mapping. Only items the
 marketplace accepted update those columns (with the values sent, not re-read ones) and their
-`last_*_sync_at`. Items are handed to the adapter in chunks of PUSH_CHUNK (a multiple of every batch
+`last_*_sync_at`; "accepted" means the marketplace's answer confirmed the item (the adapters refuse
+a 200 that is empty or wrongly shaped). An item the marketplace deferred (ItemResult.retry_after:
+Ozon's one stock update per product and warehouse per 30 s) is neither accepted nor failed: it is
+in RunResult.deferred, stays in the delta and is sent again after RunResult.retry_after seconds.
+Items are handed to the adapter in chunks of PUSH_CHUNK (a multiple of every batch
 size) and recorded per chunk, so a run stopped half-way keeps what went through and the next delta
 run continues from there.
 
@@ -92,6 +105,8 @@ DUE_SLACK = timedelta(seconds=30)  # a run that started a few seconds after a ti
 ERROR_SUMMARY_LIMIT = 1000  # characters of sync_logs.error_message (every item is in sync_log_items)
 LOCK_TTL = 15.0  # seconds a lock outlives a killed holder (renewed every LOCK_RENEW while held)
 LOCK_RENEW = 5.0
+MANUAL_LOCK_WAIT = 120.0  # seconds a manual run (bot /sync, `sync run`) waits for a run going on elsewhere
+RETRY_BACKOFF = (60.0, 120.0, 300.0, 600.0)  # after 1, 2, 3, 4+ failed scheduled runs (capped at the interval)
 ALERT_JOB = "alert_sync_failure"
 PLACEHOLDER_PHONE = "—"  # orders.customer_phone is NOT NULL; the marketplaces hide the buyer's phone
 _AUTH = re.compile(r"\bHTTP 40[13]\b")  # how the adapters word a refused key in per-item errors
@@ -119,12 +134,19 @@ def lock_key(slug: str, sync_type: str) -> str:
 
 
 @asynccontextmanager
-async def sync_lock(redis: ArqRedis, slug: str, sync_type: str, *, wait: float = 0.0) -> AsyncIterator[bool]:
+async def sync_lock(
+    redis: ArqRedis, slug: str, sync_type: str, *, wait: float = 0.0, on_wait: Callable[[], None] | None = None,
+) -> AsyncIterator[bool]:
     """Hold the run lock of (marketplace, type), waiting up to `wait` seconds; yields False when it
-    is held elsewhere. The lock expires LOCK_TTL seconds after its holder stops renewing it (a killed
-    worker), so a restart can never be locked out for longer."""
+    is held elsewhere. `on_wait` is called once when the lock is busy and we are about to wait. The
+    lock expires LOCK_TTL seconds after its holder stops renewing it (a killed worker), so a restart
+    can never be locked out for longer."""
     lock = redis.lock(lock_key(slug, sync_type), timeout=LOCK_TTL, sleep=0.1, thread_local=False)
-    acquired = await lock.acquire(blocking=wait > 0, blocking_timeout=wait if wait > 0 else None)
+    acquired = await lock.acquire(blocking=False)
+    if not acquired and wait > 0:
+        if on_wait is not None:
+            on_wait()
+        acquired = await lock.acquire(blocking=True, blocking_timeout=wait)
     if not acquired:
         yield False
         return
@@ -159,9 +181,21 @@ class Failure:
     message: str
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """An item the marketplace asked us to send again later (ItemResult.retry_after): not recorded
+    as pushed, not a failure; it stays in the delta and is sent again after `retry_after` seconds."""
+
+    mapping_id: int
+    ref: str  # our SKU
+    retry_after: float
+    message: str
+
+
 @dataclass
 class RunResult:
-    """What one run did; `fatal` says why the run as a whole failed."""
+    """What one run did; `fatal` says why the run as a whole failed. `deferred` items count in
+    `processed` but are neither accepted nor failed: the caller re-sends them after `retry_after`."""
 
     processed: int = 0
     failures: list[Failure] = field(default_factory=list)
@@ -169,13 +203,36 @@ class RunResult:
     notes: list[str] = field(default_factory=list)  # work left undone: makes the run partial
     remarks: list[str] = field(default_factory=list)  # worth knowing, not a failure (kept in the message)
     whole_failure_is_error: bool = True  # pushes: every item failing means the run failed
+    deferred: list[Deferred] = field(default_factory=list)
+
+    @property
+    def retry_after(self) -> float | None:
+        """The longest wait any deferred item asked for (seconds); None when nothing was deferred."""
+        return max((d.retry_after for d in self.deferred), default=None)
+
+    @property
+    def deferred_ids(self) -> list[int]:
+        """marketplace_products ids of the deferred items (to re-send after `retry_after`)."""
+        return [d.mapping_id for d in self.deferred]
 
     def status(self) -> str:
         if self.fatal is not None:
             return "error"
-        if self.failures and self.whole_failure_is_error and len(self.failures) >= self.processed:
+        attempted = self.processed - len(self.deferred)
+        if self.failures and self.whole_failure_is_error and len(self.failures) >= attempted:
             return "error"
         return "partial" if self.failures or self.notes else "success"
+
+    def _deferral_note(self, marketplace: Marketplace | None) -> str:
+        refs = [d.ref for d in self.deferred]
+        more = f" and {len(refs) - 5} more" if len(refs) > 5 else ""
+        wait = f"{self.retry_after:g} s" if self.retry_after is not None else "a while"
+        if marketplace is not None and marketplace.slug == "ozon":
+            why = "by Ozon's 30-s rule (one stock update per product and warehouse per 30 s)"
+        else:
+            name = marketplace.name if marketplace is not None else "the marketplace"
+            why = f"by {name} ({self.deferred[0].message})"
+        return f"{len(refs)} deferred {why}, re-sent after {wait}: {', '.join(refs[:5])}{more}"
 
     def message(self, marketplace: Marketplace | None = None) -> str | None:
         parts: list[str] = []
@@ -194,6 +251,8 @@ class RunResult:
                 more = f" and {len(refs) - 5} more" if len(refs) > 5 else ""
                 listed.append(f"{', '.join(refs[:5])}{more}: {reason}")
             parts.append(f"{len(self.failures)} of {self.processed} failed: " + "; ".join(listed))
+        if self.deferred:
+            parts.append(self._deferral_note(marketplace))
         parts.extend(self.notes)
         parts.extend(self.remarks)
         if not parts:
@@ -234,7 +293,22 @@ async def run_logged(
     """Open the sync_logs row, build the adapter, do the work, finish the row; a failing run is an
     `error` row, never an exception (except cancellation, which leaves the row saying the run did
     not finish). `scheduled` runs move the due time of the type; `alert` False keeps the admins
-    from hearing of a failure that is about to be retried."""
+    from hearing of a failure that is about to be retried. See `run_logged_result`."""
+    entry, _ = await run_logged_result(deps, marketplace, sync_type, work, scheduled=scheduled, alert=alert)
+    return entry
+
+
+async def run_logged_result(
+    deps: SyncDeps, marketplace: Marketplace, sync_type: str, work: Work, *, scheduled: bool, alert: bool = True,
+) -> tuple[SyncLog, RunResult]:
+    """`run_logged`, also returning the RunResult (its `deferred` items and `retry_after` tell the
+    caller what to send again, and when). The caller holds `sync_lock(slug, sync_type)`: runs of a
+    marketplace and type never overlap, so a row of that pair still open now belongs to a run whose
+    process died, and is closed as interrupted first."""
+    closed = await sync_logs.close_open(deps.pool, marketplace.id, sync_type)
+    if closed:
+        log.warning("sync %s %s: %d earlier run(s) had not finished; closed as interrupted", marketplace.slug,
+                    sync_type, closed)
     if scheduled:
         await sync_state.mark_run_started(deps.pool, marketplace.id, sync_type)
     log_id = await sync_logs.start(deps.pool, marketplace.id, sync_type)
@@ -254,13 +328,55 @@ async def run_logged(
         items_failed=len(result.failures), error_message=result.message(marketplace),
     )
     await sync_logs.add_items(deps.pool, log_id, [(f.mapping_id, f.ref, redact(f.message)) for f in result.failures])
+    if scheduled:
+        await _reschedule(deps.pool, marketplace, sync_type, entry, result)
     if entry.status == "success":
         await marketplaces.mark_synced(deps.pool, marketplace.id)
     if alert:
         await _alert(deps.pool, entry)
-    log.info("sync %s %s: %s, %d processed, %d failed", marketplace.slug, sync_type, entry.status,
-             entry.items_processed, entry.items_failed)
-    return entry
+    log.info("sync %s %s: %s, %d processed, %d failed, %d deferred", marketplace.slug, sync_type, entry.status,
+             entry.items_processed, entry.items_failed, len(result.deferred))
+    return entry, result
+
+
+def _interval(marketplace: Marketplace) -> timedelta:
+    return timedelta(minutes=max(1, marketplace.sync_interval_minutes or 60))
+
+
+async def _reschedule(
+    db: asyncpg.Pool, marketplace: Marketplace, sync_type: str, entry: SyncLog, result: RunResult,
+) -> None:
+    """After a scheduled run: a failed one (`error`) is run again soon, backing off 1, 2, 5, 10
+    minutes (never more than the interval) instead of waiting a whole interval; one whose items the
+    marketplace deferred runs again once their wait is over; otherwise the interval decides."""
+    interval = _interval(marketplace).total_seconds()
+    failures = await sync_state.record_outcome(
+        db, marketplace.id, sync_type, failed=entry.status == "error",
+        retry_in=[min(step, interval) for step in RETRY_BACKOFF],
+        defer_seconds=min(result.retry_after, interval) if result.retry_after is not None else None,
+    )
+    if failures:
+        log.info("sync %s %s: %d scheduled run(s) failed in a row; retried sooner than the interval",
+                 marketplace.slug, sync_type, failures)
+
+
+async def close_dead_runs(db: asyncpg.Pool, redis: ArqRedis) -> int:
+    """Close the runs still open (completed_at NULL) whose run lock nobody holds: their process died
+    (a running run always holds its lock). Called by the cron tick and /syncstatus, so an open row
+    means a run that is really going on. Returns how many were closed; with Redis unreachable it
+    closes nothing (a lock cannot be checked) and returns 0."""
+    dead = []
+    try:
+        for log_id, slug, sync_type in await sync_logs.open_runs(db):
+            if not await redis.exists(lock_key(slug, sync_type)):
+                dead.append(log_id)
+    except (RedisError, OSError) as exc:
+        log.warning("open sync runs not checked, Redis is unreachable: %s", exc)
+        return 0
+    closed = await sync_logs.close_interrupted(db, dead)
+    if closed:
+        log.warning("closed %d sync run(s) whose process stopped as interrupted", closed)
+    return closed
 
 
 # --- pushes ------------------------------------------------------------------------------------
@@ -288,13 +404,17 @@ def _usable(spec: MarketplaceSpec, candidates: Sequence[SyncCandidate], result: 
 def _split(
     sent: Sequence[SyncCandidate], answers: Sequence[Any], result: RunResult,
 ) -> list[SyncCandidate]:
-    """The candidates the marketplace accepted; the rest become failures with its words."""
+    """The candidates the marketplace accepted; those it asked to send later are `deferred` (neither
+    recorded nor failed: they stay in the delta); the rest become failures with its words."""
     by_ref = {answer.ref: answer for answer in answers}
     accepted = []
     for candidate in sent:
         answer = by_ref.get(candidate.id)
         if answer is None:
             result.failures.append(Failure(candidate.id, candidate.sku, "the marketplace gave no result for it"))
+        elif not answer.ok and getattr(answer, "retry_after", None) is not None:
+            result.deferred.append(Deferred(candidate.id, candidate.sku, float(answer.retry_after),
+                                            answer.error or "deferred by the marketplace"))
         elif answer.ok:
             accepted.append(candidate)
             if getattr(answer, "note", None):
@@ -725,12 +845,14 @@ class SyncReport:
 
 async def run_sync(
     deps: SyncDeps, slug: str, sync_type: str | None = None, *, full: bool = False, lock_wait: float = 0.0,
-    time_limit: float | None = None,
+    time_limit: float | None = None, scheduled: bool = False, on_wait: Callable[[str], None] | None = None,
 ) -> SyncReport:
     """Run one type (or every type: orders, stock, price) for the marketplace now. A type whose run
-    is going on elsewhere is skipped (`skipped`). `full` pushes every mapping, not only changes.
-    `time_limit` (seconds) stops a push between chunks; the next run continues. Raises AdminError for
-    an unknown or disabled marketplace or an unknown type."""
+    is going on elsewhere is waited for up to `lock_wait` seconds (`on_wait(type)` is called when it
+    starts waiting), then skipped (`skipped`). `full` pushes every mapping, not only changes.
+    `time_limit` (seconds) stops a push between chunks; the next run continues. Only a `scheduled`
+    run (the cron tick's) moves the schedule: a manual one (bot /sync, `sync run`) leaves it alone.
+    Raises AdminError for an unknown or disabled marketplace or an unknown type."""
     if sync_type is not None and sync_type not in SYNC_TYPES:
         raise AdminError(f"unknown sync type '{sync_type}'; one of: price, stock, orders")
     marketplace = await marketplaces.get_by_slug(deps.pool, slug)
@@ -741,13 +863,14 @@ async def run_sync(
     deadline = asyncio.get_running_loop().time() + time_limit if time_limit is not None else None
     report = SyncReport()
     for current in [sync_type] if sync_type else list(SYNC_TYPES):
-        async with sync_lock(deps.redis, marketplace.slug, current, wait=lock_wait) as held:
+        waiting = functools.partial(on_wait, current) if on_wait is not None else None
+        async with sync_lock(deps.redis, marketplace.slug, current, wait=lock_wait, on_wait=waiting) as held:
             if not held:
                 log.info("sync %s %s is already running elsewhere; skipped", marketplace.slug, current)
                 report.skipped.append(current)
                 continue
             report.logs.append(await run_logged(deps, marketplace, current, _work(deps, marketplace, current, full,
-                                                                                   deadline), scheduled=True))
+                                                                                   deadline), scheduled=scheduled))
     return report
 
 
@@ -766,17 +889,21 @@ def _work(deps: SyncDeps, marketplace: Marketplace, sync_type: str, full: bool, 
 
 async def due_syncs(db: asyncpg.Pool, now: datetime | None = None) -> list[tuple[str, str]]:
     """(slug, type) of every run that is due: active marketplaces with auto sync on and an API key,
-    whose last scheduled run of the type started sync_interval_minutes ago or more (or never)."""
+    whose last scheduled run of the type started sync_interval_minutes ago or more (or never), or
+    whose retry time (after a failed scheduled run, or deferred items) has come."""
     now = now or utcnow()
-    started = {(s.marketplace_id, s.sync_type): s.last_run_at for s in await sync_state.list_all(db)}
+    states = {(s.marketplace_id, s.sync_type): s for s in await sync_state.list_all(db)}
     due = []
     for marketplace in await marketplaces.list_active(db):
         if not marketplace.auto_sync_enabled or not marketplace.api_key_encrypted:
             continue
-        interval = timedelta(minutes=max(1, marketplace.sync_interval_minutes or 60))
+        interval = _interval(marketplace)
         for sync_type in SYNC_TYPES:
-            last = started.get((marketplace.id, sync_type))
-            if last is None or last + interval <= now + DUE_SLACK:
+            state = states.get((marketplace.id, sync_type))
+            last = state.last_run_at if state else None
+            retry_at = state.retry_at if state else None
+            retry_due = retry_at is not None and retry_at <= now + DUE_SLACK
+            if last is None or last + interval <= now + DUE_SLACK or retry_due:
                 due.append((marketplace.slug, sync_type))
     return due
 
@@ -835,13 +962,18 @@ async def propagate(
             candidates = await candidates_of(deps.pool, marketplace.id, full=False, product_ids=ids)
             if not candidates:
                 continue  # the marketplace has these values already: no call, no log
-            ran: list[RunResult] = []
-            work = functools.partial(_push_and_keep, push, deps, marketplace, candidates, ran)
-            entry = await run_logged(deps, marketplace, sync_type, work, scheduled=False, alert=alert)
+            work = functools.partial(_push_with, push, deps, marketplace, candidates)
+            entry, result = await run_logged_result(deps, marketplace, sync_type, work, scheduled=False, alert=alert)
             outcome.logs.append(entry)
-            result = ran[0] if ran else None
-            if result is not None and result.fatal is None:
-                continue  # every item answered: accepted, or refused for a reason a retry does not fix
+            if result.fatal is None:
+                # Every item answered: accepted, refused for a reason a retry does not fix, or deferred
+                # by the marketplace (Ozon's 30-s rule): those go again once the wait it asked for is over.
+                if result.deferred:
+                    product_of = {c.id: c.product_id for c in candidates}
+                    outcome._again({product_of[i] for i in result.deferred_ids if i in product_of},
+                                   (result.retry_after or PUSH_BUSY_RETRY) + 1.0,
+                                   f"{marketplace.slug}: {len(result.deferred)} item(s) deferred by the marketplace")
+                continue
             # The call failed (or the adapter could not be built): whatever is still not there goes again.
             left = await candidates_of(deps.pool, marketplace.id, full=False, product_ids=ids)
             outcome._again({c.product_id for c in left}, push_backoff(attempts),
@@ -849,11 +981,8 @@ async def propagate(
     return outcome
 
 
-async def _push_and_keep(
+async def _push_with(
     push: Callable[[SyncDeps, Marketplace, MarketplaceAdapter, Sequence[SyncCandidate]], Awaitable[RunResult]],
-    deps: SyncDeps, marketplace: Marketplace, candidates: Sequence[SyncCandidate], kept: list[RunResult],
-    adapter: MarketplaceAdapter,
+    deps: SyncDeps, marketplace: Marketplace, candidates: Sequence[SyncCandidate], adapter: MarketplaceAdapter,
 ) -> RunResult:
-    result = await push(deps, marketplace, adapter, candidates)
-    kept.append(result)
-    return result
+    return await push(deps, marketplace, adapter, candidates)
