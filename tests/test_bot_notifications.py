@@ -263,3 +263,50 @@ def test_the_worker_registers_the_bot_jobs() -> None:
     assert {"send_message", "notify_order_created", "notify_order_status", "alert_sync_failure",
             "low_stock_digest"} <= names
     assert "cron:low_stock_digest" in {c.name for c in cron_jobs()}
+
+
+async def test_a_message_is_kept_through_a_long_telegram_outage_until_it_is_a_day_old(
+    telegram: FakeTelegram, clean_bot_tables: asyncpg.Pool, bot_settings: Settings, arq_redis: ArqRedis,
+) -> None:
+    """Before: 6 tries (~112 s) and the message was gone. Now a network error or a 5xx is retried,
+    a minute apart at most, until the message is a day old."""
+    ctx: dict[str, Any] = {"settings": bot_settings, "db": clean_bot_tables, "redis": arq_redis, "job_try": 40}
+    telegram.fail_next("sendMessage", 502, times=1)
+    try:
+        with pytest.raises(Retry) as retried:  # the 40th try, 3 hours into the outage: still kept
+            await delivery.send_message(ctx, 700_017, "hi", None, "AS-2026-000043", "order placed",
+                                        time.time() - 3 * 3600)
+        assert retried.value.defer_score is not None and retried.value.defer_score <= 60_000
+        await arq_redis.delete("bot:ratelimit:chat:700017")
+        assert await delivery.send_message(ctx, 700_017, "hi", None, "AS-2026-000043", "order placed",
+                                           time.time() - 3 * 3600) == "sent"
+    finally:
+        await delivery.close_bot(ctx)
+    assert delivery.FUNCTIONS[0].max_tries >= 24 * 60  # a try a minute for a day fits
+
+
+async def test_healthz_tells_when_telegram_stops_answering_while_polling(
+    bot_app: Client, telegram: FakeTelegram, arq_redis: ArqRedis, bot_settings: Settings,
+    clean_bot_tables: asyncpg.Pool,
+) -> None:
+    body = await (await bot_app.get("/healthz")).json()
+    assert body["telegram"]["state"] == "polling"
+    telegram.fail_next("getUpdates", 502, times=10_000)  # Telegram goes away under a running bot
+    for _ in range(200):
+        body = await (await bot_app.get("/healthz")).json()
+        if body["telegram"]["state"] == "failing":
+            break
+        await asyncio.sleep(0.1)
+    detail = body["telegram"]["detail"]
+    assert body["telegram"]["state"] == "failing" and ("502" in detail or "Bad Gateway" in detail), body
+    # The worker's sends report too (they may run in another process).
+    ctx: dict[str, Any] = {"settings": bot_settings, "db": clean_bot_tables, "redis": arq_redis, "job_try": 1}
+    telegram.fail_next("sendMessage", 502, times=1)
+    try:
+        with pytest.raises(Retry):
+            await delivery.send_message(ctx, 700_018, "hi")
+    finally:
+        await delivery.close_bot(ctx)
+    body = await (await bot_app.get("/healthz")).json()
+    assert body["telegram"]["sends"]["state"] == "failing", body
+    telegram._faults.clear()

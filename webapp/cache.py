@@ -98,6 +98,7 @@ CATALOG_CACHE = web.AppKey("catalog_cache", CatalogCache)
 
 
 LISTEN_CHECK_SECONDS = 5.0
+LISTEN_NAME = "amazing-store-catalog-listen"
 
 
 async def _listen(app: web.Application, cache: CatalogCache) -> None:
@@ -106,7 +107,7 @@ async def _listen(app: web.Application, cache: CatalogCache) -> None:
     while True:
         conn: asyncpg.Connection | None = None
         try:
-            conn = await asyncpg.connect(dsn, timeout=5)
+            conn = await asyncpg.connect(dsn, timeout=5, server_settings={"application_name": LISTEN_NAME})
             await conn.add_listener(CATALOG_CHANNEL, lambda *_: cache.invalidate())
             cache.invalidate()  # whatever happened while we were not listening
             cache.enabled, delay = True, 0.5
