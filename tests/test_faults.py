@@ -8,11 +8,9 @@ import asyncio
 import contextlib
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -34,6 +32,8 @@ from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.sync_support import SLUGS, Bench, make_products, open_bench
 from tests.test_process import Store, _free_port
 from tests.tma import auth
+
+pytest_plugins = ["tests.bot_support"]  # the fake Bot API (`telegram`)
 
 ADMIN = 900_777
 CHECKOUT_FORM = {"customer_name": "Aziz Karimov", "customer_phone": "+998 90 123-45-67",
@@ -60,13 +60,6 @@ class Servers:
 
 
 @pytest.fixture
-def own_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="amazing-store-faults-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
 def servers(own_dir: Path) -> Iterator[Servers]:
     pg, redis = EmbeddedPostgres(own_dir / "servers"), EmbeddedRedis(own_dir / "servers")
     pg.start()
@@ -79,14 +72,6 @@ def servers(own_dir: Path) -> Iterator[Servers]:
                 os.kill(redis._process.pid, signal.SIGCONT)
         redis.stop()
         pg.stop()
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram()
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 def _store(servers: Servers, telegram: FakeTelegram) -> Store:
