@@ -83,8 +83,9 @@ async def test_reconcile_finds_exactly_what_changed_behind_our_back_and_fixes_it
         assert found == [] and again.status == "success"
         assert "no stock or price differed" in (again.error_message or "")
 
-    queued = {k.decode() for k in await bench.redis.keys("arq:job:reconcile-notice:*")}
-    assert f"arq:job:reconcile-notice:{uzum.id}" in queued
+    queued = {r["job_id"] for r in await bench.pool.fetch(
+        "SELECT job_id FROM outbox_events WHERE job_name = 'notify_reconcile'")}  # written with the run's end
+    assert f"reconcile-notice:{uzum.id}" in queued
 
     # the admins' line, in their language
     admin_settings = bench.settings.model_copy(update={"bot_token": SecretStr("1:x"), "admin_ids": frozenset({ADMIN})})

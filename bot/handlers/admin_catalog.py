@@ -101,7 +101,7 @@ async def decide(callback: CallbackQuery, callback_data: ImportDecision, db: asy
         await callback.answer()
         return
     try:
-        result = await catalog_import.apply(db, redis, data, media_dir=media.media_dir(settings.data_dir))
+        result = await catalog_import.apply(db, data, media_dir=media.media_dir(settings.data_dir), redis=redis)
     except ImportRejected as exc:
         await edit(callback, preview_text(exc.plan, "CSV", lang), None)
         await callback.answer()

@@ -77,8 +77,7 @@ async def receive_photo(message: Message, bot: Bot, db: asyncpg.Pool, redis: Arq
         raise media.ImageRejected("media.error.too_large", max_mb=media.MAX_BYTES // (1024 * 1024))
     buffer = io.BytesIO()
     await bot.download(file_id, destination=buffer)
-    _, stored = await media.set_product_image(db, redis, media.media_dir(settings.data_dir), sku,
-                                              buffer.getvalue())
+    _, stored = await media.set_product_image(db, media.media_dir(settings.data_dir), sku, buffer.getvalue())
     await message.answer(t("bot.photo.set", lang, width=stored.width, height=stored.height))
     await _send_card(message, db, settings, sku, lang)
 

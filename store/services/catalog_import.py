@@ -374,7 +374,7 @@ async def _category_id(db: Executor, index: _CategoryIndex, path: tuple[str, ...
     return parent
 
 
-async def _localize_images(redis: ArqRedis, parsed: ParsedFile, directory: Path,
+async def _localize_images(redis: ArqRedis | None, parsed: ParsedFile, directory: Path,
                            ) -> tuple[ParsedFile, tuple[tuple[int, str, dict[str, Any]], ...]]:
     """Replace every http(s) image_url by the photo fetched and stored under `directory` (the Mini
     App never hotlinks); a row whose image cannot be fetched keeps its current photo."""
@@ -399,11 +399,13 @@ async def _localize_images(redis: ArqRedis, parsed: ParsedFile, directory: Path,
     return ParsedFile(parsed.columns, rows, parsed.errors), tuple(failed)
 
 
-async def apply(pool: asyncpg.Pool, redis: ArqRedis, data: bytes, *, media_dir: Path | None = None) -> ImportResult:
+async def apply(pool: asyncpg.Pool, data: bytes, *, media_dir: Path | None = None,
+                redis: ArqRedis | None = None) -> ImportResult:
     """Apply the file: every row or none, in one transaction. The file is checked again inside
     the transaction (with the products locked), so what is written is what validates now; raises
     ImportRejected if it no longer does. Safe to run twice: the second run changes nothing.
-    With `media_dir`, http(s) image addresses are fetched and stored first (store.services.media)."""
+    With `media_dir`, http(s) image addresses are fetched and stored first (store.services.media;
+    `redis` remembers which address gave which photo, so a re-import does not fetch again)."""
     parsed = parse_csv(data)
     images_failed: tuple[tuple[int, str, dict[str, Any]], ...] = ()
     if media_dir is not None and not parsed.errors:
@@ -440,11 +442,12 @@ async def apply(pool: asyncpg.Pool, redis: ArqRedis, data: bytes, *, media_dir: 
                 if (price, sale) != (product.price, product.sale_price):
                     price_moved.append(product.id)
             categories_created = len(index.by_name) - categories_before
+            await events.stock_changed(conn, stock_moved)
+            await events.price_changed(conn, price_moved)
+            await events.catalog_changed(conn)
     except asyncpg.UniqueViolationError:
         # Another import or admin created one of these SKUs a moment ago; nothing was written.
         raise Conflict("catalog_import.error.changed_meanwhile") from None
-    await events.announce(events.stock_changed(redis, stock_moved), events.price_changed(redis, price_moved),
-                   events.catalog_changed(redis))
     return ImportResult(len(plan.creates), len(plan.updates), len(plan.unchanged), categories_created,
                         stock_moved, price_moved, images_failed)
 

@@ -28,6 +28,7 @@ import aiohttp
 import asyncpg
 from arq.connections import ArqRedis
 from PIL import Image, ImageOps, UnidentifiedImageError
+from redis.exceptions import RedisError
 
 from db.models import Product
 from db.repos import products
@@ -175,7 +176,8 @@ SOURCE_TTL = 30 * 86400
 FETCH_CONCURRENCY = 4
 
 
-async def localize(redis: ArqRedis, directory: Path, addresses: list[str]) -> dict[str, StoredImage | ImageRejected]:
+async def localize(redis: ArqRedis | None, directory: Path,
+                   addresses: list[str]) -> dict[str, StoredImage | ImageRejected]:
     """Fetch and store every http(s) address once (4 at a time, each bounded in size and time): the
     stored image, or why not. An address fetched before (remembered 30 days, file still there) is
     not fetched again."""
@@ -184,7 +186,7 @@ async def localize(redis: ArqRedis, directory: Path, addresses: list[str]) -> di
 
     async def one(session: aiohttp.ClientSession, address: str) -> None:
         key = SOURCE_KEY + hashlib.sha256(address.encode()).hexdigest()
-        known = await redis.get(key)
+        known = await _remembered(redis, key)
         if known:
             url = known.decode() if isinstance(known, bytes) else str(known)
             name = url.removeprefix(MEDIA_URL)
@@ -197,12 +199,24 @@ async def localize(redis: ArqRedis, directory: Path, addresses: list[str]) -> di
             except ImageRejected as exc:
                 out[address] = exc
                 return
-        await redis.set(key, stored.url, ex=SOURCE_TTL)
+        if redis is not None:
+            with contextlib.suppress(RedisError, OSError):  # only a cache: a later import fetches again
+                await redis.set(key, stored.url, ex=SOURCE_TTL)
         out[address] = stored
 
     async with aiohttp.ClientSession() as session:
         await asyncio.gather(*(one(session, a) for a in dict.fromkeys(addresses)))
     return out
+
+
+async def _remembered(redis: ArqRedis | None, key: str) -> bytes | str | None:
+    if redis is None:
+        return None
+    try:
+        value: bytes | str | None = await redis.get(key)
+    except (RedisError, OSError):
+        return None
+    return value
 
 
 async def in_use(db: asyncpg.Pool | asyncpg.Connection, url: str) -> bool:
@@ -226,7 +240,7 @@ async def remove_if_unused(db: asyncpg.Pool, directory: Path, url: str | None) -
     return True
 
 
-async def set_product_image(pool: asyncpg.Pool, redis: ArqRedis, directory: Path, sku: str,
+async def set_product_image(pool: asyncpg.Pool, directory: Path, sku: str,
                             data: bytes) -> tuple[Product, StoredImage]:
     """Store the picture and make it the product's photo (one transaction); the old photo's files
     go once nothing uses them. NotFound for an unknown SKU, ImageRejected for a bad picture."""
@@ -241,7 +255,7 @@ async def set_product_image(pool: asyncpg.Pool, redis: ArqRedis, directory: Path
         await products.update_details(conn, locked[0].id, {"image_url": stored.url})
         updated = await products.get(conn, locked[0].id)
         assert updated is not None
-    await events.announce(events.catalog_changed(redis))
+        await events.catalog_changed(conn)
     if old and old != stored.url:
         await remove_if_unused(pool, directory, old)
     return updated, stored

@@ -130,6 +130,9 @@ async def reconcile(deps: SyncDeps, marketplace: Marketplace, adapter: Marketpla
             result.failures.extend(Failure(f.mapping_id, f.ref, f"{kind} not fixed: {f.message}")
                                    for f in pushed.failures)
             result.remarks.extend(pushed.remarks)
+            if pushed.deferred:  # e.g. Ozon's one stock update per 30 s: the delta runs send them
+                result.remarks.append(f"{len(pushed.deferred)} {kind} item(s) deferred by the marketplace; "
+                                      "the next delta run sends them")
 
     await asyncio.gather(fix("stock", fix_stocks), fix("price", fix_prices))
     stock_count = sum(1 for d in result.drift if d.kind == "stock")
