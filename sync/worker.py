@@ -44,16 +44,19 @@ async def record_heartbeat(ctx: dict[str, Any]) -> None:
 
 def worker_functions() -> list[Any]:
     from bot import delivery
+    from store import payment_jobs
     from sync import jobs
 
-    return [*jobs.FUNCTIONS, *delivery.FUNCTIONS]
+    return [*jobs.FUNCTIONS, *delivery.FUNCTIONS, *payment_jobs.FUNCTIONS]
 
 
 def cron_jobs() -> list[Any]:
     from bot import delivery
+    from store import payment_jobs
     from sync import jobs
 
-    return [cron(record_heartbeat, second=0, run_at_startup=True, unique=True), *jobs.CRON_JOBS, *delivery.CRON_JOBS]
+    return [cron(record_heartbeat, second=0, run_at_startup=True, unique=True), *jobs.CRON_JOBS, *delivery.CRON_JOBS,
+            *payment_jobs.CRON_JOBS]
 
 
 def build_worker(settings: Settings, redis_url: str, db: asyncpg.Pool, *, burst: bool = False) -> Worker:

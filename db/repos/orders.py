@@ -199,3 +199,11 @@ async def top_products(db: Executor, since: datetime, limit: int = 5) -> list[Pr
         since, limit,
     )
     return ProductSales.from_records(rows)
+
+
+async def set_payment_status(db: Executor, order_id: int, payment_status: str) -> Order:
+    """Write orders.payment_status (unpaid, paid, refunded); store.services.payments is the only caller."""
+    row = await db.fetchrow(f"UPDATE orders SET payment_status = $2 WHERE id = $1 RETURNING {_COLUMNS}",
+                            order_id, payment_status)
+    assert row is not None
+    return Order.from_record(row)
