@@ -789,7 +789,8 @@ async def expire_unpaid(pool: asyncpg.Pool, redis: ArqRedis, now: datetime | Non
         async def work(conn: Executor, order_id: int = order_id, outcome: Outcome = outcome) -> bool:
             order = await orders.lock(conn, order_id)
             payment = await payments.get(conn, order_id)
-            if order is None or payment is None or payment.expires_at is None or payment.expires_at > moment:
+            if order is None or payment is None or payment.method not in ONLINE or payment.expires_at is None \
+                    or payment.expires_at > moment:
                 return False
             if order.payment_status != "unpaid" or order.status == "cancelled":
                 return False  # paid (or cancelled) while we were looking
