@@ -50,7 +50,7 @@ from arq.worker import Retry
 
 from bot import render, reports
 from bot.ratelimit import ChatBusy, TelegramRateLimiter
-from db.repos import bot_chats, marketplaces, orders, products, sync_logs, users
+from db.repos import bot_chats, marketplaces, orders, payments, products, sync_logs, users
 from store.i18n import t
 from store.logs import redact
 from store.settings import Settings
@@ -201,11 +201,12 @@ async def notify_order_created(ctx: dict[str, Any], order_id: int) -> None:
                 await enqueue_send(redis, f"order-created:{order.id}", customer.telegram_id,
                                    render.order_placed_for_customer(order, items, lang),
                                    order_number=order.order_number, purpose="order placed")
+        payment = await payments.get(db, order.id)  # how it is paid (issue #10)
         for admin_id in sorted(settings.admin_ids):
             lang = await _language_of_admin(db, admin_id)
             headline = t("bot.notify.admin_new_order", lang, source=render.source_name(order.source, lang))
             await enqueue_send(redis, f"order-created-admin:{order.id}", admin_id,
-                               render.order_card(order, items, lang, headline=headline),
+                               render.order_card(order, items, lang, headline=headline, payment=payment),
                                render.order_keyboard(order, lang, admin_id),
                                order_number=order.order_number, purpose="new order alert")
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:

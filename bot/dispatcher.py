@@ -11,7 +11,7 @@ from aiogram import Dispatcher
 from aiohttp import web
 
 from bot import payments
-from bot.handlers import admin_catalog, admin_orders, admin_products, admin_reports, fallback, start
+from bot.handlers import admin_catalog, admin_orders, admin_payments, admin_products, admin_reports, fallback, start
 from bot.middleware import ContextMiddleware
 from store import keys
 
@@ -27,6 +27,7 @@ def create_dispatcher(app: web.Application) -> Dispatcher:
         start.create_router(),
         payments.create_router(),
         admin_orders.create_router(),
+        admin_payments.create_router(),
         admin_products.create_router(),
         admin_reports.create_router(),
         admin_catalog.create_router(),

@@ -7,6 +7,7 @@ Every write here is part of the caller's transaction, and the caller holds the o
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from db.models import OrderPayment, PaymentEvent, PaymentTransaction
@@ -171,3 +172,18 @@ async def add_event(
 async def events(db: Executor, order_id: int) -> list[PaymentEvent]:
     rows = await db.fetch(f"SELECT {_EVENT} FROM payment_events WHERE order_id = $1 ORDER BY id", order_id)
     return PaymentEvent.from_records(rows)
+
+
+async def revenue_by_method(db: Executor, since: datetime) -> list[tuple[str, int, Decimal, Decimal]]:
+    """Orders created at or after `since` (UTC) and not cancelled, per payment method (`marketplace`
+    for orders without a payment row): (method, orders, revenue, of which paid online)."""
+    rows = await db.fetch(
+        """SELECT COALESCE(p.method, 'marketplace') AS method, count(*) AS orders,
+                  COALESCE(sum(o.total), 0) AS revenue,
+                  COALESCE(sum(o.total) FILTER (WHERE o.payment_status = 'paid'), 0) AS paid
+           FROM orders o LEFT JOIN order_payments p ON p.order_id = o.id
+           WHERE o.created_at >= $1 AND o.status IS DISTINCT FROM 'cancelled'
+           GROUP BY 1 ORDER BY revenue DESC, method""",
+        since,
+    )
+    return [(r["method"], r["orders"], r["revenue"], r["paid"]) for r in rows]

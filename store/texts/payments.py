@@ -90,5 +90,14 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "bot.payment.history": {"uz": "To'lov tarixi:", "ru": "История оплаты:"},
     "bot.payment.line": {"uz": "To'lov: {state}", "ru": "Оплата: {state}"},
-    "bot.stats.by_method": {"uz": "To'lov usullari bo'yicha:", "ru": "По способам оплаты:"},
+    "bot.stats.by_method": {"uz": "<b>To'lov usullari bo'yicha</b>", "ru": "<b>По способам оплаты</b>"},
+    "bot.stats.method_line": {
+        "uz": "• {method}: {orders} ta buyurtma, {revenue} (onlayn to'langan: {paid})",
+        "ru": "• {method}: заказов {orders}, {revenue} (оплачено онлайн: {paid})",
+    },
+    "payment.method.marketplace": {"uz": "Marketpleys", "ru": "Маркетплейс"},
+    "bot.help.refund": {
+        "uz": "/refund RAQAM — Click yoki Telegram to'lovi qaytarildi deb belgilash",
+        "ru": "/refund НОМЕР — отметить возврат оплаты Click или Telegram",
+    },
 }
