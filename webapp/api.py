@@ -188,11 +188,13 @@ async def _payment_url(request: web.Request, order: Order, items: list[OrderItem
     """Where the customer pays this order now: the Payme checkout link, the Click pay link, or a
     Telegram invoice link (createInvoiceLink); None for cash."""
     settings = request.app[keys.SETTINGS]
-    back = payment_service.return_url(_base_url(request), order.order_number)
-    if method == "payme":
-        return payment_service.payme_link(settings, order.order_number, amount_tiyin, back)
-    if method == "click":
-        return payment_service.click_link(settings, order.order_number, amount_tiyin, back)
+    base = _base_url(request)
+    back = payment_service.return_url(base, order.order_number)
+    if method in ("payme", "click"):
+        link = payment_service.payme_link if method == "payme" else payment_service.click_link
+        url = link(settings, order.order_number, amount_tiyin, back)
+        # local mode's sandbox (webapp.payment_sandbox) pays on this server: its links are paths
+        return base.rstrip("/") + url if url.startswith("/") else url
     if method == "telegram":
         from aiogram.exceptions import TelegramAPIError
 

@@ -139,7 +139,7 @@ SCHEMAS: dict[str, Any] = {
     }},
     "Payment": {"type": "object", "properties": {
         "method": {"type": "string", "enum": ["cash", "payme", "click", "telegram"]}, "method_text": _TEXT,
-        "state": {"type": "string", "enum": ["cash", "awaiting", "paid", "refunded", "expired"]},
+        "state": {"type": "string", "enum": ["cash", "awaiting", "paid", "refunded", "expired", "unpaid"]},
         "state_text": _TEXT,
         "amount_tiyin": {"type": "integer", "description": "what the order owes, in tiyin (1 so'm = 100 tiyin)"},
         "expires_at": {"type": "string", "format": "date-time", "nullable": True,

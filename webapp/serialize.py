@@ -145,7 +145,7 @@ def order(row: Order, items: list[OrderItem], lang: str, customer_id: int) -> di
 
 
 def payment(info: PaymentInfo | None, lang: str, url: str | None = None) -> dict[str, Any] | None:
-    """How the order is paid: method, state (cash, awaiting, paid, refunded, expired), and while it
+    """How the order is paid: method, state (cash, awaiting, paid, refunded, expired, unpaid), and while it
     can be paid online, until when (and `url` where, when the caller made one)."""
     if info is None:
         return None
@@ -154,7 +154,7 @@ def payment(info: PaymentInfo | None, lang: str, url: str | None = None) -> dict
     elif info.refusal in ("paid", "refunded", "expired"):
         state = info.refusal
     elif info.refusal == "cancelled":
-        state = "expired" if info.expires_at is not None and info.expires_at <= datetime.utcnow() else "awaiting"
+        state = "unpaid"  # cancelled before it was paid
     else:
         state = "awaiting"
     return {

@@ -11,6 +11,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "payment.state.paid": {"uz": "To'langan", "ru": "Оплачен"},
     "payment.state.refunded": {"uz": "Pul qaytarilgan", "ru": "Деньги возвращены"},
     "payment.state.expired": {"uz": "To'lov muddati o'tgan", "ru": "Срок оплаты истёк"},
+    "payment.state.unpaid": {"uz": "To'lanmagan", "ru": "Не оплачен"},
     "payment.pay": {"uz": "To'lash", "ru": "Оплатить"},
     "payment.pay_again": {"uz": "Qayta to'lash", "ru": "Оплатить снова"},
     "payment.pay_until": {"uz": "{time} gacha to'lang", "ru": "Оплатите до {time}"},
