@@ -121,3 +121,13 @@ async def test_a_cancelled_order_is_refused_at_pre_checkout(shop: Shop, telegram
     answer = await _answer(telegram, await telegram.pre_checkout_query(
         user(CUSTOMER), f"order:{order['order_number']}", tiyin(order)))
     assert answer["ok"] is False and answer["error_message"] == "Buyurtma bekor qilingan."
+
+
+async def test_an_order_placed_while_telegram_fails_gets_its_link_from_pay_again(
+        shop: Shop, telegram: FakeTelegram) -> None:
+    customer = shop.customer(CUSTOMER)
+    telegram.fail_next("createInvoiceLink", 500)
+    order = await place(shop, customer, "telegram")  # placed: the 201 says so, without a link yet
+    assert order["payment"]["url"] is None and order["payment"]["payable"] is True
+    again = await customer.call("POST", f"/api/orders/{order['order_number']}/pay")
+    assert again.status == 200 and again.body["payment"]["url"].startswith("https://t.me/$invoice-")

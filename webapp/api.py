@@ -7,6 +7,7 @@ rate limit. Errors are StoreErrors, turned into `{"error": {...}}` by `error_mid
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,6 +25,8 @@ from store.services import payments as payment_service
 from webapp import serialize
 from webapp.cache import CATALOG_CACHE
 from webapp.middleware import INIT_DATA, SESSIONS, USER, Session, raw_init_data
+
+log = logging.getLogger(__name__)
 
 MAX_ID = 2**31 - 1  # the schema's SERIAL ids are int4
 ORDERS_PER_PAGE = 20
@@ -208,14 +211,21 @@ async def _payment_url(request: web.Request, order: Order, items: list[OrderItem
 
 
 async def _order_body(request: web.Request, order: Order, items: list[OrderItem], *,
-                      with_link: bool = False) -> dict[str, Any]:
-    """The order as the customer sees it, with how it is paid; `with_link` adds where to pay."""
+                      with_link: bool = False, link_may_fail: bool = False) -> dict[str, Any]:
+    """The order as the customer sees it, with how it is paid; `with_link` adds where to pay.
+    `link_may_fail`: an order already placed is answered even when Telegram could not make its
+    invoice link (the order screen's pay button asks again)."""
     user, lang = request[USER], _lang(request)
     body = serialize.order(order, items, lang, user.id)
     info = payment_service.info(order, await payments.get(request.app[keys.DB], order.id))
     url = None
     if with_link and info is not None and info.payable:
-        url = await _payment_url(request, order, items, info.method, info.amount_tiyin)
+        try:
+            url = await _payment_url(request, order, items, info.method, info.amount_tiyin)
+        except payment_service.NotPayable:
+            if not link_may_fail:
+                raise
+            log.warning("order %s: no payment link for now (Telegram unreachable)", order.order_number)
     body["payment"] = serialize.payment(info, lang, url)
     return body
 
@@ -230,7 +240,7 @@ async def create_order(request: web.Request) -> web.Response:
     except checkout.CartConflict as exc:
         exc.details["cart"] = serialize.cart(exc.cart, _lang(request))
         raise
-    body = await _order_body(request, placed.order, placed.items, with_link=True)
+    body = await _order_body(request, placed.order, placed.items, with_link=True, link_may_fail=True)
     headers = {"Idempotent-Replayed": "true"} if placed.replayed else None
     return _json(body, status=201, headers=headers)
 

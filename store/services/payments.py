@@ -124,7 +124,10 @@ def payable_refusal(order: Order, payment: OrderPayment | None, now: datetime | 
     if order.payment_status == "refunded":
         return "refunded"
     if order.status == "cancelled":
-        return "cancelled"
+        # cancelled by the expiry job (at or after the deadline), or before it by someone
+        expired = payment.expires_at is not None and order.cancelled_at is not None \
+            and order.cancelled_at >= payment.expires_at
+        return "expired" if expired else "cancelled"
     if payment.expires_at is not None and (now or _utcnow()) >= payment.expires_at:
         return "expired"
     return None
