@@ -14,7 +14,6 @@ import asyncpg
 from aiogram import Bot, F, Router
 from aiogram.types import LabeledPrice, Message, PreCheckoutQuery
 from aiohttp import web
-from arq.connections import ArqRedis
 
 from db.models import Order, OrderItem
 from db.repos import users
@@ -63,11 +62,11 @@ async def pre_checkout(query: PreCheckoutQuery, bot: Bot, db: asyncpg.Pool) -> N
     await bot.answer_pre_checkout_query(query.id, ok=False, error_message=t(refusal, lang))
 
 
-async def successful_payment(message: Message, db: asyncpg.Pool, redis: ArqRedis) -> None:
+async def successful_payment(message: Message, db: asyncpg.Pool) -> None:
     paid = message.successful_payment
     assert paid is not None
     await payments.telegram_paid(
-        db, redis, paid.invoice_payload, paid.currency, paid.total_amount,
+        db, paid.invoice_payload, paid.currency, paid.total_amount,
         paid.telegram_payment_charge_id, paid.provider_payment_charge_id,
     )
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 async def expire_unpaid_payments(ctx: dict[str, Any]) -> list[str]:
-    return await payment_service.expire_unpaid(ctx["db"], ctx["redis"])
+    return await payment_service.expire_unpaid(ctx["db"])
 
 
 async def notify_payment(ctx: dict[str, Any], order_id: int, kind: str) -> None:
@@ -60,9 +60,12 @@ async def notify_payment(ctx: dict[str, Any], order_id: int, kind: str) -> None:
                            order_number=order.order_number, purpose=f"payment {kind} alert")
 
 
+# On the sync queue (arq's default) and on the notifications queue respectively.
 FUNCTIONS: list[Any] = [
-    func(notify_payment, name=payment_service.JOB_PAYMENT_NOTIFY, max_tries=3),
     func(expire_unpaid_payments, name="expire_unpaid_payments", max_tries=1),
+]
+NOTIFICATION_FUNCTIONS: list[Any] = [
+    func(notify_payment, name=payment_service.JOB_PAYMENT_NOTIFY, max_tries=3),
 ]
 CRON_JOBS: list[Any] = [
     cron(expire_unpaid_payments, name="cron:expire_unpaid_payments", second=30, unique=True,

@@ -7,7 +7,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from arq.connections import ArqRedis
 
 from db.models import Order
 from db.repos import payments as payment_repo
@@ -43,22 +42,21 @@ async def _online_order(pool: asyncpg.Pool, number: str, method: str, settings: 
     return placed
 
 
-async def _pay_payme(pool: asyncpg.Pool, redis: ArqRedis, placed: Order, tx_id: str) -> None:
-    payme = payments.Payme(pool, redis)
+async def _pay_payme(pool: asyncpg.Pool, placed: Order, tx_id: str) -> None:
+    payme = payments.Payme(pool)
     account: dict[str, Any] = {"order_id": placed.order_number}
     await payme.create({"id": tx_id, "time": 1, "amount": 15_000_000, "account": account})
     await payme.perform({"id": tx_id})
 
 
 async def test_cards_lists_stats_and_refunds_show_the_payment(
-        bot_app: Client, telegram: FakeTelegram, pool: asyncpg.Pool, arq_redis: ArqRedis,
-        bot_settings: Settings) -> None:
+        bot_app: Client, telegram: FakeTelegram, pool: asyncpg.Pool, bot_settings: Settings) -> None:
     await customer(pool, ADMIN_ID, "uz", "Owner")
     by_payme = await _online_order(pool, "AS-2026-000101", "payme", bot_settings)
     waiting = await _online_order(pool, "AS-2026-000102", "click", bot_settings)
     by_click = await _online_order(pool, "AS-2026-000103", "click", bot_settings)
-    await _pay_payme(pool, arq_redis, by_payme, "tx-bot-1")
-    click = payments.Click(pool, arq_redis, bot_settings)
+    await _pay_payme(pool, by_payme, "tx-bot-1")
+    click = payments.Click(pool, bot_settings)
     assert by_click.order_number and waiting.order_number
     prepared = await click.prepare(_click(by_click.order_number, prepare=None))
     assert (await click.complete(_click(by_click.order_number, prepare=prepared["merchant_prepare_id"])))["error"] == 0

@@ -10,7 +10,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from arq.connections import RedisSettings
 from arq.worker import Worker
 from pydantic import SecretStr
 
@@ -18,8 +17,10 @@ from bot import delivery
 from store import payment_jobs
 from store.app import create_app
 from store.seed import seed_demo
+from store.services import events
 from store.settings import Settings
-from sync.worker import stop_worker
+from sync.relay import OutboxRelay, Wakeup, run_relay
+from sync.worker import redis_client, stop_worker
 from tests.bot_helpers import ADMIN_ID
 from tests.conftest import MakeClient
 from tests.fake_telegram import FakeTelegram, user
@@ -48,17 +49,29 @@ async def shop(pool: asyncpg.Pool, pay_bot_settings: Settings, make_client: Make
 
 
 @pytest.fixture
-async def payment_worker(pool: asyncpg.Pool, pay_bot_settings: Settings, redis_url: str) -> AsyncIterator[None]:
+async def payment_worker(pool: asyncpg.Pool, pay_bot_settings: Settings, redis_url: str,
+                         database_url: str) -> AsyncIterator[None]:
+    """The notifications queue's worker with the payment notification job, and the outbox relay."""
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["db"], ctx["settings"] = pool, pay_bot_settings
         await delivery.open_bot(ctx)
 
-    worker = Worker(functions=[*delivery.FUNCTIONS, *payment_jobs.FUNCTIONS], redis_settings=RedisSettings.from_dsn(
-        redis_url), on_startup=startup, on_shutdown=delivery.close_bot, handle_signals=False, poll_delay=0.05,
-        keep_result=60)
-    task = asyncio.create_task(worker.main())
+    worker = Worker(
+        functions=[*delivery.FUNCTIONS, *payment_jobs.NOTIFICATION_FUNCTIONS],
+        redis_pool=redis_client(redis_url, socket_timeout=5, queue=events.QUEUE_NOTIFICATIONS),
+        queue_name=events.QUEUE_NOTIFICATIONS, on_startup=startup, on_shutdown=delivery.close_bot,
+        handle_signals=False, poll_delay=0.05, keep_result=60)
+    relay_redis = redis_client(redis_url, socket_timeout=5)
+    wakeup = Wakeup(database_url)
+    relay = OutboxRelay(pool, relay_redis, retention_seconds=3600)
+    tasks = [asyncio.create_task(worker.main()), asyncio.create_task(wakeup.run()),
+             asyncio.create_task(run_relay(relay, wakeup.waiter()))]
     yield
-    await stop_worker(worker, task)
+    for task in tasks[1:]:
+        task.cancel()
+    await asyncio.gather(*tasks[1:], return_exceptions=True)
+    await relay_redis.aclose(close_connection_pool=True)
+    await stop_worker(worker, tasks[0])
 
 
 async def _answer(telegram: FakeTelegram, query_id: str) -> dict[str, Any]:

@@ -235,8 +235,7 @@ async def create_order(request: web.Request) -> web.Response:
     form = checkout.parse_checkout_form(await _json_body(request), request.app[keys.SETTINGS])
     user = request[USER]
     try:
-        placed = await checkout.place_order(request.app[keys.DB], request.app[keys.REDIS],
-                                            request.app[keys.SETTINGS], user, form, key)
+        placed = await checkout.place_order(request.app[keys.DB], request.app[keys.SETTINGS], user, form, key)
     except checkout.CartConflict as exc:
         exc.details["cart"] = serialize.cart(exc.cart, _lang(request))
         raise
@@ -302,7 +301,7 @@ async def pay_order(request: web.Request) -> web.Response:
 async def cancel_order(request: web.Request) -> web.Response:
     user = request[USER]
     change = await order_service.change_status(
-        request.app[keys.DB], request.app[keys.REDIS], request.match_info["order_number"], "cancelled",
+        request.app[keys.DB], request.match_info["order_number"], "cancelled",
         order_service.Actor.customer(user.id),
     )
     return _json(await _order_body(request, change.order, change.items))

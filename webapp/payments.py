@@ -54,7 +54,7 @@ async def payme(request: web.Request) -> web.Response:
     if not isinstance(message, dict) or not isinstance(message.get("method"), str) \
             or not isinstance(message.get("params"), dict):
         return _rpc(request_id, error=payments.PaymeError(-32600).as_error())
-    service = payments.Payme(request.app[keys.DB], request.app[keys.REDIS])
+    service = payments.Payme(request.app[keys.DB])
     try:
         result = await service.dispatch(message["method"], message["params"])
     except payments.PaymeError as exc:
@@ -86,7 +86,7 @@ async def _click(request: web.Request, *, complete: bool) -> web.Response:
     if "click" not in settings.payment_methods:
         raise web.HTTPNotFound()
     params = await _click_params(request)
-    service = payments.Click(request.app[keys.DB], request.app[keys.REDIS], settings)
+    service = payments.Click(request.app[keys.DB], settings)
     try:
         answer = await (service.complete(params) if complete else service.prepare(params))
     except Exception:

@@ -8,7 +8,6 @@ import asyncpg
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
-from arq.connections import ArqRedis
 
 from bot import render
 from bot.filters import IsAdmin
@@ -16,12 +15,12 @@ from store.i18n import t
 from store.services import payments
 
 
-async def refund(message: Message, command: CommandObject, db: asyncpg.Pool, redis: ArqRedis, lang: str) -> None:
+async def refund(message: Message, command: CommandObject, db: asyncpg.Pool, lang: str) -> None:
     number = (command.args or "").strip().lstrip("№#").strip()
     if not number:
         await message.answer(t("bot.refund.usage", lang))
         return
-    order = await payments.refund(db, redis, number[:50], message.chat.id)
+    order = await payments.refund(db, number[:50], message.chat.id)
     await message.answer(t("bot.refund.done", lang, number=render.esc(order.order_number),
                            status=render.status_name(order.status, lang)))
 

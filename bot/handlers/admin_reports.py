@@ -18,6 +18,7 @@ from bot.filters import IsAdmin
 from db.repos import marketplaces
 from store.errors import ValidationFailed
 from store.i18n import t
+from store.services import marketplace_sync
 from store.services.stats import PERIODS
 
 JOB_SYNC_MARKETPLACE = "sync_marketplace"
@@ -31,7 +32,9 @@ async def stats(message: Message, command: CommandObject, db: asyncpg.Pool, lang
     await message.answer(await reports.stats_text(db, args[0], lang))
 
 
-async def sync_status(message: Message, db: asyncpg.Pool, lang: str) -> None:
+async def sync_status(message: Message, db: asyncpg.Pool, redis: ArqRedis, lang: str) -> None:
+    # A run left open by a process that died is closed first: "running" then means running.
+    await marketplace_sync.close_dead_runs(db, redis)
     await message.answer(await reports.sync_status_text(db, lang))
 
 

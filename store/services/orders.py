@@ -8,8 +8,8 @@
 
 Entering confirmed / delivered / cancelled stamps confirmed_at / delivered_at / cancelled_at.
 A cancellation returns the order's units to stock through `store.services.stock`. After the
-transaction commits, `events.order_status_changed` (and `events.stock_changed` for a cancellation)
-are sent. Asking for the status an order already has changes nothing (safe to run twice).
+change, in the same transaction, writes `events.order_status_changed` (and `events.stock_changed`
+for a cancellation). Asking for the status an order already has changes nothing (safe to run twice).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import asyncpg
-from arq.connections import ArqRedis
 
 from db.models import Order, OrderItem
 from db.pool import Executor
@@ -90,7 +89,8 @@ def allowed_next(order: Order, actor: Actor) -> list[str]:
 async def apply_status(conn: Executor, order: Order, new_status: str, actor: Actor) -> tuple[StatusChange, list[int]]:
     """Move the locked `order` to `new_status` inside the caller's transaction (the caller holds the
     order row lock, `orders.lock`). Returns the change and the product ids whose stock came back;
-    the caller sends `announce_status` after its commit. Raises TransitionNotAllowed."""
+    the events (notification, stock push) are written in the same transaction. Raises
+    TransitionNotAllowed."""
     old = order.status
     items = await orders.items(conn, order.id)
     if old == new_status:
@@ -109,20 +109,14 @@ async def apply_status(conn: Executor, order: Order, new_status: str, actor: Act
             if await stock.give_back(conn, product_id, quantities[product_id]) is not None:
                 returned.append(product_id)
     updated = await orders.set_status(conn, order.id, new_status)
+    await events.order_status_changed(conn, order.id, old, new_status)
+    if returned:
+        await events.stock_changed(conn, returned)
     return StatusChange(updated, items, old, new_status), returned
 
 
-async def announce_status(redis: ArqRedis, change: StatusChange, returned: list[int]) -> None:
-    """After the commit of `apply_status`: the notification and the marketplaces' stock push."""
-    if change.changed:
-        sends = [events.order_status_changed(redis, change.order.id, change.old, change.new)]
-        if returned:
-            sends.append(events.stock_changed(redis, returned))
-        await events.announce(*sends)
-
-
 async def change_status(
-    pool: asyncpg.Pool, redis: ArqRedis, order_number_or_id: str | int, new_status: str, actor: Actor,
+    pool: asyncpg.Pool, order_number_or_id: str | int, new_status: str, actor: Actor,
 ) -> StatusChange:
     """Move an order to `new_status` if the rules allow it for this actor.
 
@@ -143,6 +137,5 @@ async def change_status(
                 raise NotFound("error.order_not_found")
             return await apply_status(conn, order, new_status, actor)
 
-    change, returned = await retry_transient(attempt, "order status change")
-    await announce_status(redis, change, returned)
+    change, _ = await retry_transient(attempt, "order status change")
     return change

@@ -13,9 +13,9 @@ Rules every provider (Payme, Click, Telegram Payments) goes through:
   repeated call answers what the first one did.
 * An order is paid once: never twice, never after it was cancelled, never after it expired.
 * Every money change writes a `payment_events` row in the same transaction.
-* After the commit, events go out: the customer and the admins hear of a payment or a refund, and
-  an order cancelled by a refund or an expiry gives its stock back through `store.services.orders`
-  (so the marketplaces hear of it).
+* The events are written in the same transaction (`store.services.events`, the outbox): the
+  customer and the admins hear of a payment or a refund, and an order cancelled by a refund or an
+  expiry gives its stock back through `store.services.orders` (so the marketplaces hear of it).
 """
 
 from __future__ import annotations
@@ -26,14 +26,13 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import asyncpg
-from arq.connections import ArqRedis
 
 from db.models import Order, OrderPayment, PaymentTransaction
 from db.pool import Executor
@@ -185,13 +184,11 @@ def telegram_payload(order_number: str) -> str:
 
 @dataclass
 class Outcome:
-    """What a committed payment transaction changed, for the events sent after the commit."""
+    """What a payment transaction changed."""
 
     order: Order | None = None
     paid: bool = False
     refunded: bool = False
-    status_change: order_service.StatusChange | None = None
-    returned: list[int] = field(default_factory=list)
 
 
 async def _in_transaction(pool: asyncpg.Pool, work: Callable[[Executor], Awaitable[T]], what: str) -> T:
@@ -208,6 +205,7 @@ async def _mark_paid(conn: Executor, order: Order, tx: PaymentTransaction, actor
     await payments.add_event(conn, order_id=order.id, transaction_id=tx.id, event="paid", actor=actor,
                              provider=tx.provider, amount_tiyin=tx.amount_tiyin,
                              old_payment_status=order.payment_status, new_payment_status="paid")
+    await payment_changed(conn, order.id, "paid")
     outcome.order, outcome.paid = updated, True
 
 
@@ -220,22 +218,18 @@ async def _refund(conn: Executor, order: Order, tx: PaymentTransaction | None, a
     await payments.add_event(conn, order_id=order.id, transaction_id=tx.id if tx else None, event="refunded",
                              actor=actor, provider=provider, amount_tiyin=tx.amount_tiyin if tx else None,
                              old_payment_status=order.payment_status, new_payment_status="refunded", note=note)
+    await payment_changed(conn, order.id, "refunded")
     outcome.order, outcome.refunded = updated, True
     if updated.status not in ("delivered", "cancelled"):
-        change, returned = await order_service.apply_status(conn, updated, "cancelled", order_service.Actor.system())
-        outcome.order, outcome.status_change, outcome.returned = change.order, change, returned
+        change, _ = await order_service.apply_status(conn, updated, "cancelled", order_service.Actor.system())
+        outcome.order = change.order
 
 
-async def _after_commit(redis: ArqRedis, outcome: Outcome) -> None:
-    if outcome.status_change is not None:
-        await order_service.announce_status(redis, outcome.status_change, outcome.returned)
-    if outcome.order is not None and (outcome.paid or outcome.refunded):
-        await events.announce(payment_changed(redis, outcome.order.id, "paid" if outcome.paid else "refunded"))
-
-
-async def payment_changed(redis: ArqRedis, order_id: int, kind: str) -> None:
-    """The one payment event (kind: paid, refunded): job `notify_payment(ctx, order_id, kind)`."""
-    await redis.enqueue_job(JOB_PAYMENT_NOTIFY, order_id, kind, _job_id=f"payment:{order_id}:{kind}")
+async def payment_changed(conn: Executor, order_id: int, kind: str) -> None:
+    """The one payment event (kind: paid, refunded), in the caller's transaction: job
+    `notify_payment(ctx, order_id, kind)` on the notifications queue (store.payment_jobs)."""
+    await events.job(conn, JOB_PAYMENT_NOTIFY, order_id, kind, job_id=f"payment:{order_id}:{kind}",
+                     queue=events.QUEUE_NOTIFICATIONS)
 
 
 # --- Payme Merchant API (JSON-RPC), see docs/payments.md ------------------------------------------
@@ -370,8 +364,8 @@ def payme_check_auth(settings: Settings, authorization: str | None) -> bool:
 class Payme:
     """The Merchant API methods Payme calls; each returns the JSON-RPC `result` or raises PaymeError."""
 
-    def __init__(self, pool: asyncpg.Pool, redis: ArqRedis) -> None:
-        self.pool, self.redis = pool, redis
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
 
     async def dispatch(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
         handler = {
@@ -457,9 +451,7 @@ class Payme:
             await _mark_paid(conn, order, performed, "payme", outcome)
             return {"perform_time": performed.perform_time, **_tx_result(performed)}
 
-        result = await _answer(self.pool, work, "Payme PerformTransaction")
-        await _after_commit(self.redis, outcome)
-        return result
+        return await _answer(self.pool, work, "Payme PerformTransaction")
 
     async def cancel(self, params: Mapping[str, Any]) -> dict[str, Any]:
         tx_id, reason = _payme_id(params), _payme_int(params, "reason")
@@ -478,9 +470,7 @@ class Payme:
                 await _refund(conn, order, tx, "payme", "payme", outcome, note=f"reason {reason}")
             return {"cancel_time": tx.cancel_time, **_tx_result(tx)}
 
-        result = await _answer(self.pool, work, "Payme CancelTransaction")
-        await _after_commit(self.redis, outcome)
-        return result
+        return await _answer(self.pool, work, "Payme CancelTransaction")
 
     async def check(self, params: Mapping[str, Any]) -> dict[str, Any]:
         tx = await payments.find_transaction(self.pool, "payme", _payme_id(params))
@@ -568,8 +558,8 @@ def _click_amount(raw: str) -> int | None:
 class Click:
     """Click's two calls; each returns the JSON answer (error 0 or a documented negative code)."""
 
-    def __init__(self, pool: asyncpg.Pool, redis: ArqRedis, settings: Settings) -> None:
-        self.pool, self.redis, self.settings = pool, redis, settings
+    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+        self.pool, self.settings = pool, settings
 
     def _check(self, p: Mapping[str, str], *, complete: bool) -> int | None:
         """The common checks: every field there, the signature, the action, our service."""
@@ -671,9 +661,7 @@ class Click:
             await _mark_paid(conn, order, performed, "click", outcome)
             return _click_answer(p, 0, merchant_confirm_id=tx.id)
 
-        result = await _in_transaction(self.pool, work, "Click complete")
-        await _after_commit(self.redis, outcome)
-        return result
+        return await _in_transaction(self.pool, work, "Click complete")
 
 
 # --- Telegram Payments ------------------------------------------------------------------------
@@ -699,7 +687,7 @@ async def telegram_check(pool: asyncpg.Pool, payload: str, currency: str, total_
     return None
 
 
-async def telegram_paid(pool: asyncpg.Pool, redis: ArqRedis, payload: str, currency: str, total_amount: int,
+async def telegram_paid(pool: asyncpg.Pool, payload: str, currency: str, total_amount: int,
                         telegram_charge_id: str, provider_charge_id: str) -> Order | None:
     """successful_payment: mark the order paid, storing both charge ids; idempotent per charge id.
     Returns the order, or None when the payment cannot be matched (logged loudly: the money was
@@ -740,9 +728,7 @@ async def telegram_paid(pool: asyncpg.Pool, redis: ArqRedis, payload: str, curre
                                      new_payment_status=order.payment_status, note="needs a manual refund")
         return outcome.order or order
 
-    result = await _in_transaction(pool, work, "Telegram successful_payment")
-    await _after_commit(redis, outcome)
-    return result
+    return await _in_transaction(pool, work, "Telegram successful_payment")
 
 
 # --- the owner: refunds, history; the worker: expiry ---------------------------------------------
@@ -752,7 +738,7 @@ class RefundNotAllowed(Conflict):
     code = "refund_not_allowed"
 
 
-async def refund(pool: asyncpg.Pool, redis: ArqRedis, order_number: str, admin_id: int) -> Order:
+async def refund(pool: asyncpg.Pool, order_number: str, admin_id: int) -> Order:
     """/refund ORDER: the owner refunded a Click or Telegram payment in that system's cabinet; mark
     it refunded here (the order cancelled with its stock back unless delivered). Payme refunds come
     from Payme itself (CancelTransaction), so they are refused here."""
@@ -776,20 +762,17 @@ async def refund(pool: asyncpg.Pool, redis: ArqRedis, order_number: str, admin_i
         assert outcome.order is not None
         return outcome.order
 
-    result = await _in_transaction(pool, work, "refund")
-    await _after_commit(redis, outcome)
-    return result
+    return await _in_transaction(pool, work, "refund")
 
 
-async def expire_unpaid(pool: asyncpg.Pool, redis: ArqRedis, now: datetime | None = None) -> list[str]:
+async def expire_unpaid(pool: asyncpg.Pool, now: datetime | None = None) -> list[str]:
     """Cancel every online order still unpaid after its PAYMENT_TIMEOUT_MINUTES, its stock returned
     (through store.services.orders) and its open transactions cancelled; returns the order numbers."""
     moment = now or _utcnow()
     expired: list[str] = []
     for order_id in await payments.expired_unpaid(pool, moment):
-        outcome = Outcome()
 
-        async def work(conn: Executor, order_id: int = order_id, outcome: Outcome = outcome) -> bool:
+        async def work(conn: Executor, order_id: int = order_id) -> bool:
             order = await orders.lock(conn, order_id)
             payment = await payments.get(conn, order_id)
             if order is None or payment is None or payment.method not in ONLINE or payment.expires_at is None \
@@ -804,16 +787,13 @@ async def expire_unpaid(pool: asyncpg.Pool, redis: ArqRedis, now: datetime | Non
                                      provider=payment.method, amount_tiyin=payment.amount_tiyin,
                                      old_payment_status="unpaid", new_payment_status="unpaid")
             try:
-                change, returned = await order_service.apply_status(conn, order, "cancelled",
-                                                                    order_service.Actor.system())
+                await order_service.apply_status(conn, order, "cancelled", order_service.Actor.system())
             except order_service.TransitionNotAllowed:
-                return False  # delivered already: nothing to take back
-            outcome.status_change, outcome.returned, outcome.order = change, returned, change.order
+                return False  # shipped or delivered already: nothing to take back
             expired.append(order.order_number)
             return True
 
-        if await _in_transaction(pool, work, "payment expiry"):
-            await _after_commit(redis, outcome)
+        await _in_transaction(pool, work, "payment expiry")
     if expired:
         log.info("cancelled %d unpaid online order(s) after the payment timeout: %s", len(expired),
                  ", ".join(expired))
