@@ -236,7 +236,8 @@ async def notify_order_created(ctx: dict[str, Any], order_id: int) -> None:
             if customer is not None:
                 lang = customer.language or "uz"
                 await enqueue_send(redis, f"order-created:{order.id}", customer.telegram_id,
-                                   render.order_placed_for_customer(order, items, lang),
+                                   render.order_placed_for_customer(order, items, lang,
+                                                                    await payments.get(db, order.id)),
                                    order_number=order.order_number, purpose="order placed")
         for admin_id in sorted(settings.admin_ids):
             await redis.zadd(ADMIN_ALERTS_KEY.format(admin_id=admin_id), {str(order.id): order.id})

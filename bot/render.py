@@ -179,9 +179,13 @@ def cancel_confirm_keyboard(order: Order, lang: str) -> InlineKeyboardMarkup:
     ]])
 
 
-def order_placed_for_customer(order: Order, items: list[OrderItem], lang: str) -> str:
-    return truncate(t("bot.notify.order_placed", lang, number=esc(order.order_number),
-                      items=item_lines(items, lang), total=money(order.total, lang)))
+def order_placed_for_customer(order: Order, items: list[OrderItem], lang: str,
+                              payment: OrderPayment | None = None) -> str:
+    text = t("bot.notify.order_placed", lang, number=esc(order.order_number), items=item_lines(items, lang),
+             total=money(order.total, lang))
+    if payment is not None:  # how it is paid: cash on delivery, or awaiting payment (issue #10)
+        text += "\n" + t("bot.payment.line", lang, state=payment_state(order, payment, lang))
+    return truncate(text)
 
 
 def status_for_customer(order: Order, new: str, lang: str) -> str | None:

@@ -102,6 +102,8 @@ async def test_pre_checkout_then_successful_payment_marks_the_order_paid_once(
     await customer.get("/api/me")  # registers the customer (language ru)
     order = await place(shop, customer, "telegram")
     payload, amount, who = f"order:{order['order_number']}", tiyin(order), user(CUSTOMER, "ru")
+    placed = await telegram.wait_sent(CUSTOMER, order["order_number"])  # "order placed" says how it is paid
+    assert "Оплата: Картой в Telegram · Ожидает оплаты" in placed.text
 
     wrong = await _answer(telegram, await telegram.pre_checkout_query(who, payload, amount - 100))
     assert wrong["ok"] is False and wrong["error_message"] == "Сумма заказа изменилась. Откройте заказ заново."

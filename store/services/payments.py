@@ -445,8 +445,9 @@ class Payme:
             # Paid by another provider meanwhile, or cancelled: the money must not be taken.
             if order.payment_status != "unpaid" or order.status == "cancelled":
                 raise PaymeError(-31008)
-            if tx.amount_tiyin != (await payments.get(conn, order.id) or _NO_PAYMENT).amount_tiyin:
-                raise PaymeError(-31008)
+            payment = await payments.get(conn, order.id)
+            if payment is None or tx.amount_tiyin != payment.amount_tiyin:
+                raise PaymeError(-31008)  # what the order owes is what the transaction holds, exactly
             performed = await payments.perform_transaction(conn, tx.id, now_ms())
             await _mark_paid(conn, order, performed, "payme", outcome)
             return {"perform_time": performed.perform_time, **_tx_result(performed)}
@@ -489,9 +490,6 @@ class Payme:
              "receivers": None}
             for tx, number in rows
         ]}
-
-
-_NO_PAYMENT = OrderPayment(0, "cash", -1, None, None, None, datetime.min)
 
 
 async def _answer(pool: asyncpg.Pool, work: Callable[[Executor], Awaitable[dict[str, Any] | PaymeError]],
@@ -564,7 +562,7 @@ class Click:
     def _check(self, p: Mapping[str, str], *, complete: bool) -> int | None:
         """The common checks: every field there, the signature, the action, our service."""
         required = _CLICK_REQUIRED + (("merchant_prepare_id",) if complete else ())
-        if any(not p.get(name) and p.get(name) != "0" for name in required):
+        if any(not p.get(name) for name in required):
             return -8
         secret = self.settings.click_secret_key
         assert secret is not None
