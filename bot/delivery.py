@@ -124,6 +124,7 @@ async def enqueue_send(redis: ArqRedis, job_key: str, chat_id: int, text: str,
     job = await redis.enqueue_job(
         JOB_SEND, chat_id, text, markup.model_dump(mode="json", exclude_none=True) if markup else None,
         order_number, purpose, time.time(), plain, _job_id=f"send:{job_key}:{chat_id}", _queue_name=QUEUE,
+        _expires=MAX_MESSAGE_AGE + 3600,  # arq drops a job a day after enqueue by default: outlive our own bound
     )
     return job is not None
 

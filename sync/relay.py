@@ -50,6 +50,16 @@ def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+async def _until_short(step: Callable[[], Awaitable[int]], full: int) -> int:
+    """Run `step` (one batch, returns its size) until a batch is not full; returns the total."""
+    total = 0
+    while True:
+        count = await step()
+        total += count
+        if count < full:
+            return total
+
+
 class Waiter:
     def __init__(self) -> None:
         self.event = asyncio.Event()
@@ -144,12 +154,7 @@ class OutboxRelay:
         return len(delivered) if error is None else 0
 
     async def deliver_all(self) -> int:
-        total = 0
-        while True:
-            count = await self.deliver_once()
-            total += count
-            if count < BATCH:
-                return total
+        return await _until_short(self.deliver_once, BATCH)
 
     async def prune(self, *, force: bool = False) -> int:
         if not force and time.monotonic() - self._pruned_at < PRUNE_EVERY:
@@ -202,12 +207,7 @@ class PushDrainer:
                      len(again), "; ".join(result.errors)[:300], min(result.retry.values()))
 
     async def drain_all(self) -> int:
-        total = 0
-        while True:
-            count = await self.drain_once()
-            total += count
-            if count < PUSH_CLAIM:
-                return total
+        return await _until_short(self.drain_once, PUSH_CLAIM)
 
     async def seconds_to_next(self) -> float:
         due = await outbox.next_push_due(self.pool)

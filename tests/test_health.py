@@ -4,12 +4,8 @@ PostgreSQL), the database down is 503."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from aiohttp.test_utils import TestClient
 
 from store.app import create_app
@@ -24,13 +20,6 @@ async def test_healthz_up(client: Client) -> None:
     body = await response.json()
     assert body["status"] == "ok" and body["database"] == "ok" and body["redis"] == "ok"
     assert body["telegram"]["state"] == "off"
-
-
-@pytest.fixture
-def own_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="amazing-store-health-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 async def _status(client: TestClient, want: int) -> dict[str, object]:  # type: ignore[type-arg]

@@ -4,9 +4,7 @@ its change does, reaches Redis once in effect whatever dies in between, and wait
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +18,6 @@ from store.services import events, stock
 from sync.relay import OutboxRelay, PushDrainer, Wakeup, run_relay
 from sync.worker import redis_client
 from tests.bot_helpers import product
-
-
-@pytest.fixture
-def own_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="amazing-store-outbox-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
