@@ -188,3 +188,36 @@ async def test_a_payment_racing_the_customers_cancel_exactly_one_wins(shop: Shop
         outcomes.append(paid)
     assert await stock_of(shop, "AS-TEA-GRN") == start - kept_units
     assert await shop.pool.fetchval("SELECT count(*) FROM payment_events WHERE event = 'paid'") == sum(outcomes)
+
+
+async def test_racing_payment_callbacks_pay_the_order_once(shop: Shop) -> None:
+    order = await place(shop, shop.customer(), "payme")
+    account = {"order_id": order["order_number"]}
+    created = await asyncio.gather(*(payme(shop, "CreateTransaction", {
+        "id": f"rival-{n}", "time": 1, "amount": tiyin(order), "account": account}) for n in range(4)))
+    winners = [c for c in created if "result" in c]
+    assert len(winners) == 1  # one active transaction per order
+    assert all(c["error"]["code"] == -31052 for c in created if "error" in c)
+    winner = next(f"rival-{n}" for n, c in enumerate(created) if "result" in c)
+    performed = await asyncio.gather(*(payme(shop, "PerformTransaction", {"id": winner}) for _ in range(3)))
+    assert len({p["result"]["perform_time"] for p in performed}) == 1  # the same answer to every repeat
+    assert await shop.pool.fetchval(
+        "SELECT count(*) FROM payment_events WHERE order_id = $1 AND event = 'paid'", order["id"]) == 1
+    # the payment's notification was written with it, once
+    assert await shop.pool.fetchval("SELECT count(*) FROM outbox_events WHERE job_id = $1",
+                                    f"payment:{order['id']}:paid") == 1
+
+    other = await place(shop, shop.customer(700000042), "click")
+    number, amount = other["order_number"], f"{tiyin(other) // 100}.00"
+    prepared = await click(shop, "prepare", click_params(number, amount, action=0, click_trans_id=880))
+    completes = await asyncio.gather(*(click(shop, "complete", click_params(
+        number, amount, action=1, click_trans_id=880, prepare_id=prepared["merchant_prepare_id"])) for _ in range(3)))
+    assert sorted(c["error"] for c in completes) == [-4, -4, 0]
+
+
+def test_the_worker_runs_the_expiry_every_minute_and_the_payment_notifications() -> None:
+    from sync.worker import cron_jobs, worker_functions
+
+    assert "cron:expire_unpaid_payments" in {c.name for c in cron_jobs("sync")}
+    assert "expire_unpaid_payments" in {f.name for f in worker_functions("sync")}
+    assert payments.JOB_PAYMENT_NOTIFY in {f.name for f in worker_functions("notifications")}
