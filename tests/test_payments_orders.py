@@ -105,6 +105,9 @@ async def test_the_expiry_job_cancels_unpaid_online_orders_and_returns_their_sto
     cash = await place(shop, shop.customer(700000023), None)
     paid = await place(shop, shop.customer(700000024), "payme")
     await _pay_by_payme(shop, paid, "tx-paid")
+    shipped = await place(shop, shop.customer(700000025), "click", quantity=1)  # on its way: not taken back
+    await shop.pool.execute("UPDATE orders SET status = 'shipped' WHERE id = $1", shipped["id"])
+    start -= 1
     await payme(shop, "CreateTransaction", {"id": "tx-open", "time": 1, "amount": tiyin(unpaid_payme),
                                             "account": {"order_id": unpaid_payme["order_number"]}})
     assert await stock_of(shop, "AS-TEA-GRN") == start - 8
@@ -123,6 +126,7 @@ async def test_the_expiry_job_cancels_unpaid_online_orders_and_returns_their_sto
     assert statuses[unpaid_click["id"]] == ("cancelled", "unpaid")
     assert statuses[cash["id"]] == ("pending", "unpaid")
     assert statuses[paid["id"]] == ("pending", "paid")
+    assert statuses[shipped["id"]] == ("shipped", "unpaid")
     assert await stock_of(shop, "AS-TEA-GRN") == start - 4  # two orders' units came back, once
     check = await payme(shop, "CheckTransaction", {"id": "tx-open"})
     assert (check["result"]["state"], check["result"]["reason"]) == (-1, 4)

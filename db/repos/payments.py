@@ -62,11 +62,12 @@ async def set_method(db: Executor, order_id: int, method: str) -> None:
 
 
 async def expired_unpaid(db: Executor, now: datetime, limit: int = 100) -> list[int]:
-    """Orders whose online payment is overdue at `now` (UTC) and are not cancelled yet, oldest first."""
+    """Orders whose online payment is overdue at `now` (UTC), still pending or confirmed (not shipped,
+    delivered or cancelled), oldest first."""
     rows = await db.fetch(
         """SELECT p.order_id FROM order_payments p JOIN orders o ON o.id = p.order_id
            WHERE p.paid_at IS NULL AND p.expires_at IS NOT NULL AND p.expires_at <= $1 AND p.method <> 'cash'
-             AND o.status IS DISTINCT FROM 'cancelled' AND o.payment_status = 'unpaid'
+             AND o.status IN ('pending', 'confirmed') AND o.payment_status = 'unpaid'
            ORDER BY p.expires_at, p.order_id LIMIT $2""",
         now, limit,
     )

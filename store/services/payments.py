@@ -776,18 +776,15 @@ async def expire_unpaid(pool: asyncpg.Pool, now: datetime | None = None) -> list
             if order is None or payment is None or payment.method not in ONLINE or payment.expires_at is None \
                     or payment.expires_at > moment:
                 return False
-            if order.payment_status != "unpaid" or order.status == "cancelled":
-                return False  # paid (or cancelled) while we were looking
+            if order.payment_status != "unpaid" or order.status not in ("pending", "confirmed"):
+                return False  # paid, cancelled or shipped while we were looking
             for tx in await payments.transactions_for_order(conn, order_id):
                 if tx.state == CREATED:
                     await payments.cancel_transaction(conn, tx.id, CANCELLED, REASON_TIMEOUT, now_ms())
             await payments.add_event(conn, order_id=order_id, event="expired", actor="worker",
                                      provider=payment.method, amount_tiyin=payment.amount_tiyin,
                                      old_payment_status="unpaid", new_payment_status="unpaid")
-            try:
-                await order_service.apply_status(conn, order, "cancelled", order_service.Actor.system())
-            except order_service.TransitionNotAllowed:
-                return False  # shipped or delivered already: nothing to take back
+            await order_service.apply_status(conn, order, "cancelled", order_service.Actor.system())
             expired.append(order.order_number)
             return True
 
