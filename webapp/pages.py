@@ -17,7 +17,7 @@ from webapp.middleware import SESSIONS, SessionCache, auth_middleware
 from webapp.ratelimit import WRITE_RATE_LIMIT, WriteRateLimit
 
 # Texts the page needs: everything but the bot's own.
-_PAGE_TEXT_PREFIXES = ("app.", "error.", "order.", "currency", "store.")
+_PAGE_TEXT_PREFIXES = ("app.", "error.", "order.", "currency", "store.", "payment.")
 
 
 def _static_url(request: web.Request, path: str) -> str:
