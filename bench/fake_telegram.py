@@ -15,8 +15,9 @@ overall; a message over either gets HTTP 429 `{"ok": false, "error_code": 429, "
 that off.
 
 Control endpoints: `GET /_stats` the number of calls per method (and `rate_limited`, the 429s
-given); `GET /_messages[?chat_id=ID]` the delivered messages per chat (`{chat_id: [{"at": unix
-time, "method", "text"}]}`); `POST /_reset` forgets the messages and counts.
+given, split into `rate_limited_chat` and `rate_limited_overall` by the limit that refused);
+`GET /_messages[?chat_id=ID]` the delivered messages per chat (`{chat_id: [{"at": unix time,
+"method", "text"}]}`); `POST /_reset` forgets the messages and counts.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class FakeBotApi:
         if len(self._recent) >= GLOBAL_PER_SECOND:
             wait = max(wait, 1.0 - (now - self._recent[0]))
         if wait > 0:
+            self.calls["rate_limited_overall" if len(self._recent) >= GLOBAL_PER_SECOND else "rate_limited_chat"] += 1
             return max(1, math.ceil(wait))
         self._last_in_chat[chat_id] = now
         self._recent.append(now)
