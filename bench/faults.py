@@ -132,7 +132,9 @@ class FaultsBench:
             port = harness.free_port()
             self.store = harness.start(["-m", "store.cli", "run"], self.logs / "store-faults.log", port, {
                 **self.env, "WEB_PORT": str(port), "REDIS_URL": self.redis_server.url, "RUN_WORKER": "true",
-                "ADMIN_IDS": ",".join(map(str, ADMINS)), "DATA_DIR": str(self.data_dir / "faults-store")})
+                "ADMIN_IDS": ",".join(map(str, ADMINS)), "DATA_DIR": str(self.data_dir / "faults-store"),
+                # INFO: every push and deferral is in logs/store-faults.log, to explain the figures
+                "LOG_LEVEL": "INFO"})
             await harness.wait_http(f"{self.store.url}/healthz", proc=self.store.proc)
             products = await self._products()
             burst_ids = products[:self.args.burst_products]
