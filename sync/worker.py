@@ -130,8 +130,7 @@ async def stop_worker(worker: Worker, task: asyncio.Task[None] | None = None, *,
     still running (it re-runs those later; every job is safe to run twice) and closes its pool.
     A Redis that is gone makes the close partial, never an error."""
     if task is not None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await _cancel_for_sure(task)
     running = [t for t in worker.tasks.values() if not t.done()]
     if running:
         await asyncio.wait(running, timeout=drain)
@@ -153,6 +152,16 @@ async def stop_worker(worker: Worker, task: asyncio.Task[None] | None = None, *,
                 with contextlib.suppress(Exception):
                     await pool.aclose(close_connection_pool=True)
                 worker._pool = None
+
+
+async def _cancel_for_sure(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait for it to end. A cancellation can be swallowed: one that lands while
+    arq's start-up waits in a redis-py call (a SIGTERM within a second of the start, seen on a
+    loaded machine) is lost and the worker goes on polling forever; so cancel again until it ends."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)
+    await asyncio.gather(task, return_exceptions=True)
 
 
 class WorkerService:
