@@ -428,3 +428,36 @@ async def test_run_processes_2_in_local_mode_starts_the_servers_once_and_ctrl_c_
             and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE] == []
     assert _servers_of(own_dir) == []
     assert "embedded PostgreSQL stopped" in store.output()
+
+
+async def test_run_processes_2_with_a_webhook_registers_it_once_and_every_process_handles_updates(
+    fresh: tuple[str, str], own_dir: Path, telegram: FakeTelegram,
+) -> None:
+    database_url, redis_url = fresh
+    port = _free_port()
+    secret = "scale-webhook-secret_1"
+    store = Proc(own_dir, "webhook", ["run", "--processes", "2"], WEB_PORT=str(port), DATABASE_URL=database_url,
+                 REDIS_URL=redis_url, BOT_TOKEN=TOKEN, TELEGRAM_API_URL=telegram.url, RUN_WORKER="false",
+                 WEBHOOK_URL="https://shop.example.uz", WEBHOOK_SECRET=secret)
+    try:
+        await _wait_healthy(port, [store])
+        await _wait_for("both web processes", lambda: _async(
+            "web process 0 serving" in store.output() and "web process 1 serving" in store.output()), timeout=120)
+        await _wait_for("the webhook registered", lambda: _async(
+            any(c.method == "setWebhook" for c in telegram.calls)))
+        users = [{"id": 715_000 + i, "is_bot": False, "first_name": "Olim", "language_code": "uz"} for i in range(10)]
+        for user in users:  # each on a new connection: the kernel spreads them over both processes
+            update = telegram.webhook_update(telegram.message_update(user, "/help"))
+            async with aiohttp.ClientSession() as session, session.post(
+                    f"http://127.0.0.1:{port}/telegram/webhook", json=update,
+                    headers={"X-Telegram-Bot-Api-Secret-Token": secret}) as reply:
+                assert reply.status == 200, await reply.text()  # 503 would be a process without the bot
+        for user in users:
+            await telegram.wait_sent(user["id"])
+        await asyncio.sleep(2)
+        assert [c.method for c in telegram.calls].count("setWebhook") == 1
+        assert [c.method for c in telegram.calls].count("getUpdates") == 0
+        assert all(len(telegram.sent(chat_id=u["id"])) == 1 for u in users)
+    finally:
+        code = store.stop(signal.SIGINT)
+    assert code == 0, store.output()[-4000:]
