@@ -361,6 +361,8 @@ async def run_supervised(settings: Settings, processes: int, *, seed_demo: bool)
             else:
                 log.info("worker: not started (RUN_WORKER=false); run `amazing-store worker` beside the store")
             supervisor = Supervisor(web, worker)
+            if stop_requested.is_set():  # Ctrl-C while migrating or seeding: start nothing
+                return 0
             await supervisor.start()
             announcer = asyncio.create_task(_announce_when_up(settings, port, processes, token))
             requested = asyncio.create_task(stop_requested.wait())
