@@ -402,6 +402,8 @@ async def test_run_processes_2_in_local_mode_starts_the_servers_once_and_ctrl_c_
     try:
         await _wait_healthy(port, [store])
         await _wait_for("the link", lambda: _async("tgWebAppData=" in store.output()))
+        await _wait_for("both web processes", lambda: _async(
+            "web process 0 serving" in store.output() and "web process 1 serving" in store.output()), timeout=120)
         output = store.output()
         # The parent started one PostgreSQL, one Redis, the sandboxes and the seed, once.
         assert output.count("embedded PostgreSQL started") == 1 and output.count("embedded Redis started") == 1
