@@ -69,9 +69,12 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.seed_demo:
         async def seed(app: web.Application) -> None:
-            from store.local_marketplaces import SANDBOXES
+            sandboxes = None
+            if settings.local_mode:
+                from store.local_marketplaces import SANDBOXES
 
-            await seed_if_empty(settings, app[keys.DB], app.get(SANDBOXES))
+                sandboxes = app[SANDBOXES]
+            await seed_if_empty(settings, app[keys.DB], sandboxes)
 
         app.on_startup.append(seed)
 

@@ -338,6 +338,14 @@ async def test_run_processes_2_polls_telegram_once_restarts_a_dead_child_and_sto
         assert len(telegram.sent(chat_id=714_001)) == 1
         assert len([c for c in telegram.calls if c.method == "deleteWebhook"]) == 1
 
+        # /healthz through either process tells where Telegram's updates are taken.
+        for _ in range(6):
+            async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as reply:
+                telegram_state = (await reply.json())["telegram"]
+            assert telegram_state["state"] in ("polling", "elsewhere"), telegram_state
+            if telegram_state["state"] == "elsewhere":
+                assert telegram_state["detail"] == "long polling runs in web process 0"
+
         # A sale through the shared port: the worker process tells the customer.
         pool = await create_pool(database_url, min_size=1, max_size=2)
         try:
