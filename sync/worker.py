@@ -142,10 +142,7 @@ async def stop_worker(worker: Worker, task: asyncio.Task[None] | None = None, *,
     still running (it re-runs those later; every job is safe to run twice) and closes its pool.
     A Redis that is gone makes the close partial, never an error."""
     if task is not None:
-        task.cancel()
-        # Bounded: arq's loop has been seen to stay "cancelling" (inside a Redis call) instead of ending;
-        # closing the worker below closes its pool, which ends that loop whatever it was waiting on.
-        await asyncio.wait([task], timeout=MAIN_STOP_SECONDS)
+        await _cancel_for_sure(task)
         if not task.done():
             log.warning("worker %s: its loop did not stop on cancel; closing its pool under it", worker.queue_name)
     running = [t for t in worker.tasks.values() if not t.done()]
@@ -176,6 +173,20 @@ async def stop_worker(worker: Worker, task: asyncio.Task[None] | None = None, *,
         await asyncio.wait([task], timeout=MAIN_STOP_SECONDS)
         if not task.done():
             log.error("worker %s: its loop is still running after its pool was closed", worker.queue_name)
+
+
+async def _cancel_for_sure(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait for it to end. A cancellation can be swallowed: one that lands while
+    arq's start-up waits in a redis-py call (a SIGTERM within a second of the start, seen on a
+    loaded machine) is lost and the worker goes on polling forever; so cancel again, once a second,
+    up to MAIN_STOP_SECONDS (after that, closing the worker's pool ends it: see stop_worker)."""
+    for _ in range(int(MAIN_STOP_SECONDS)):
+        if task.done():
+            break
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)
+    if task.done():
+        await asyncio.gather(task, return_exceptions=True)
 
 
 class WorkerService:
