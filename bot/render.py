@@ -7,7 +7,9 @@ SKUs) is escaped here.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -23,7 +25,9 @@ from store.settings import Settings
 # Uzbekistan keeps UTC+5 all year (no daylight saving); the database holds UTC.
 TASHKENT = timezone(timedelta(hours=5))
 MAX_ITEM_LINES = 25
-MESSAGE_LIMIT = 4096
+MESSAGE_LIMIT = 4096  # characters of a message after entity parsing (Telegram counts UTF-16 units)
+CAPTION_LIMIT = 1024
+MAX_PARTS = 10  # a report longer than this many messages is cut (with "…") at the last one
 
 
 def esc(value: object) -> str:
@@ -52,8 +56,126 @@ def money(amount: Decimal | None, lang: str) -> str:
     return format_money(amount, lang) if amount is not None else "—"
 
 
+# --- long messages: split or cut on the rendered text, never inside a tag or an entity -----------
+
+# A tag of our own markup, a character entity, or one character of text.
+_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)(?:\s[^<>]*)?>|&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z]{2,8});"
+                    r"|[\ud800-\udbff][\udc00-\udfff]|.", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    raw: str
+    size: int  # characters Telegram counts (UTF-16 code units) once tags and entities are parsed
+    opens: tuple[str, ...]  # the open tags (as written) before this piece
+    closes_after: tuple[str, ...]  # the open tags after it
+
+
+def _units(char: str) -> int:
+    return 2 if len(char) == 1 and ord(char) > 0xFFFF else len(char)
+
+
+def visible_length(text: str) -> int:
+    """The length Telegram checks against its limits: the text once tags are parsed and entities
+    decoded, counted in UTF-16 code units."""
+    size = 0
+    for match in _TOKEN.finditer(text):
+        token = match.group(0)
+        if match.group(2):
+            continue
+        size += 1 if token.startswith("&") and len(token) > 1 else _units(token)
+    return size
+
+
+def _tag_name(open_tag: str) -> str:
+    return re.match(r"<([a-zA-Z][a-zA-Z0-9-]*)", open_tag).group(1).lower()  # type: ignore[union-attr]
+
+
+def _closing(stack: tuple[str, ...]) -> str:
+    return "".join(f"</{_tag_name(tag)}>" for tag in reversed(stack))
+
+
+def _pieces(text: str, limit: int) -> list[_Piece]:
+    """The text as lines (each with its newline), a line longer than `limit` cut at token
+    boundaries, each with the tags open around it."""
+    pieces: list[_Piece] = []
+    stack: tuple[str, ...] = ()
+    raw: list[str] = []
+    size = 0
+    start = stack
+
+    def flush() -> None:
+        nonlocal raw, size, start
+        if raw:
+            pieces.append(_Piece("".join(raw), size, start, stack))
+        raw, size, start = [], 0, stack
+
+    for match in _TOKEN.finditer(text):
+        part = match.group(0)
+        if match.group(2):
+            raw.append(part)
+            if match.group(1):
+                name = match.group(2).lower()
+                for i in range(len(stack) - 1, -1, -1):
+                    if _tag_name(stack[i]) == name:
+                        stack = stack[:i] + stack[i + 1:]
+                        break
+            else:
+                stack = (*stack, part)
+            continue
+        units = 1 if part.startswith("&") and len(part) > 1 else _units(part)
+        if size + units > limit:
+            flush()
+        raw.append(part)
+        size += units
+        if part == "\n":  # a line ends here
+            flush()
+    flush()
+    return pieces
+
+
+def split_html(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """`text` (Telegram HTML) as messages of at most `limit` characters each, as Telegram counts
+    them: split at line ends where possible, never inside a tag or an entity; tags open at a split
+    are closed at the end of one part and opened again at the start of the next."""
+    if visible_length(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    current: list[_Piece] = []
+    size = 0
+
+    def emit() -> None:
+        if current:
+            body = "".join(p.raw for p in current)
+            part = "".join(current[0].opens) + body.rstrip("\n") + _closing(current[-1].closes_after)
+            if re.sub(r"<[^<>]*>", "", part).strip():  # Telegram refuses a message with no text
+                parts.append(part)
+
+    for piece in _pieces(text, limit):
+        if current and size + piece.size > limit:
+            emit()
+            current, size = [], 0
+        current.append(piece)
+        size += piece.size
+    emit()
+    return parts or [text]
+
+
 def truncate(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """`text` cut to `limit` characters as Telegram counts them, never inside a tag or an entity
+    (open tags are closed), with "…" when something was cut."""
+    parts = split_html(text, limit - 1)
+    return parts[0] if len(parts) == 1 else parts[0] + "…"
+
+
+def report_parts(text: str, limit: int = MESSAGE_LIMIT, max_parts: int = MAX_PARTS) -> list[str]:
+    """A long report as several messages (at most `max_parts`, the last cut with "…")."""
+    parts = split_html(text, limit)
+    if len(parts) > max_parts:
+        last = parts[max_parts - 1]
+        last = last + "\n…" if visible_length(last) + 2 <= limit else truncate(last, limit)
+        parts = [*parts[: max_parts - 1], last]
+    return parts
 
 
 def webapp_url(settings: Settings, startapp: str | None = None) -> str | None:
