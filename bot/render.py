@@ -216,40 +216,57 @@ def language_buttons() -> list[InlineKeyboardButton]:
 # --- orders ------------------------------------------------------------------------------------
 
 
-def item_lines(items: list[OrderItem], lang: str, *, with_sku: bool = False) -> str:
-    lines = []
+def clip(value: object, limit: int) -> str:
+    """A free-text value (a name, an address) cut to `limit` characters before it is escaped."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def item_lines(items: list[OrderItem], lang: str, *, with_sku: bool = False, budget: int | None = None) -> str:
+    """One line per item (at most MAX_ITEM_LINES, and only as many as fit in `budget` characters
+    as Telegram counts them), then "… and N more"."""
+    lines: list[str] = []
+    used = 0
     for item in items[:MAX_ITEM_LINES]:
-        sku = f" ({esc(item.product_sku)})" if with_sku else ""
-        lines.append(t("bot.order.item", lang, name=esc(item.product_name), sku=sku, quantity=item.quantity,
-                       subtotal=money(item.subtotal, lang)))
-    if len(items) > MAX_ITEM_LINES:
-        lines.append(t("bot.order.more_items", lang, count=len(items) - MAX_ITEM_LINES))
+        sku = f" ({esc(clip(item.product_sku, 40))})" if with_sku else ""
+        line = t("bot.order.item", lang, name=esc(clip(item.product_name, 120)), sku=sku, quantity=item.quantity,
+                 subtotal=money(item.subtotal, lang))
+        used += visible_length(line) + 1
+        if budget is not None and used > budget:
+            break
+        lines.append(line)
+    if len(items) > len(lines):
+        lines.append(t("bot.order.more_items", lang, count=len(items) - len(lines)))
     return "\n".join(lines)
 
 
 def order_card(order: Order, items: list[OrderItem], lang: str, *, headline: str | None = None) -> str:
-    """The admin's view of an order: everything needed to call the customer and pack the parcel."""
-    parts = [headline] if headline else []
-    parts.append(t("bot.order.title", lang, number=esc(order.order_number)))
-    parts.append(t("bot.order.meta", lang, source=source_name(order.source, lang),
-                   status=status_name(order.status, lang), date=local_time(order.created_at)))
+    """The admin's view of an order: everything needed to call the customer and pack the parcel.
+
+    It always fits one message and always ends with the total: free text is clipped and the item
+    list gets the room the rest leaves ("… and N more")."""
+    head = [headline] if headline else []
+    head.append(t("bot.order.title", lang, number=esc(order.order_number)))
+    head.append(t("bot.order.meta", lang, source=source_name(order.source, lang),
+                  status=status_name(order.status, lang), date=local_time(order.created_at)))
     if order.marketplace_order_id:
-        parts.append(t("bot.order.marketplace_id", lang, id=esc(order.marketplace_order_id)))
-    parts.append(t("bot.order.customer", lang, name=esc(order.customer_name), phone=esc(order.customer_phone)))
+        head.append(t("bot.order.marketplace_id", lang, id=esc(clip(order.marketplace_order_id, 100))))
+    head.append(t("bot.order.customer", lang, name=esc(clip(order.customer_name, 255)),
+                  phone=esc(clip(order.customer_phone, 50))))
     if order.delivery_address:
-        parts.append(t("bot.order.address", lang, address=esc(order.delivery_address)))
+        head.append(t("bot.order.address", lang, address=esc(clip(order.delivery_address, 1000))))
     if order.delivery_notes:
-        parts.append(t("bot.order.notes", lang, notes=esc(order.delivery_notes)))
-    parts.append("")
-    parts.append(item_lines(items, lang, with_sku=True))
-    parts.append("")
+        head.append(t("bot.order.notes", lang, notes=esc(clip(order.delivery_notes, 1000))))
+    tail: list[str] = []
     if order.delivery_fee:
-        parts.append(t("bot.order.delivery", lang, amount=money(order.delivery_fee, lang)))
-    parts.append(t("bot.order.total", lang, amount=money(order.total, lang)))
+        tail.append(t("bot.order.delivery", lang, amount=money(order.delivery_fee, lang)))
+    tail.append(t("bot.order.total", lang, amount=money(order.total, lang)))
     for status, moment in (("confirmed", order.confirmed_at), ("delivered", order.delivered_at),
                            ("cancelled", order.cancelled_at)):
         if moment is not None:
-            parts.append(t("bot.order.stamp", lang, status=status_name(status, lang), date=local_time(moment)))
+            tail.append(t("bot.order.stamp", lang, status=status_name(status, lang), date=local_time(moment)))
+    budget = MESSAGE_LIMIT - visible_length("\n".join(head)) - visible_length("\n".join(tail)) - 80
+    parts = [*head, "", item_lines(items, lang, with_sku=True, budget=budget), "", *tail]
     return truncate("\n".join(parts))
 
 
@@ -274,7 +291,7 @@ def cancel_confirm_keyboard(order: Order, lang: str) -> InlineKeyboardMarkup:
 
 def order_placed_for_customer(order: Order, items: list[OrderItem], lang: str) -> str:
     return truncate(t("bot.notify.order_placed", lang, number=esc(order.order_number),
-                      items=item_lines(items, lang), total=money(order.total, lang)))
+                      items=item_lines(items, lang, budget=MESSAGE_LIMIT - 600), total=money(order.total, lang)))
 
 
 def status_for_customer(order: Order, new: str, lang: str) -> str | None:

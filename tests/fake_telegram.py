@@ -51,6 +51,7 @@ class Call:
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # param -> (filename, content)
     status: int = 200
     received_at: float = field(default_factory=time.monotonic)
+    refusal: str | None = None  # Telegram's 400 description when the fake refused what was sent
 
     @property
     def chat_id(self) -> int | None:
@@ -216,8 +217,9 @@ class FakeTelegram:
                                    timeout=timeout)
 
     def refused(self) -> list[Call]:
-        """Calls Telegram would have refused with 400 (a test that expects none asserts this is empty)."""
-        return [c for c in self.calls if c.status == 400]
+        """Calls refused because Telegram would refuse them (bad HTML, too long, empty); the
+        `telegram` fixture fails a test that leaves any unless the test clears them."""
+        return [c for c in self.calls if c.refusal is not None]
 
     def mark(self) -> int:
         """The index the next recorded call will have (for `wait_sent(after=...)`)."""
@@ -230,7 +232,12 @@ class FakeTelegram:
         method = request.match_info["method"]
         params, files = await _read_params(request)
         call = Call(method, params, files)
-        fault = self._fault_for(method, params) or _refusal(method, params)
+        fault = self._fault_for(method, params)
+        refusal = _refusal(method, params) if fault is None else None
+        if refusal is not None:
+            call.status, call.refusal = 400, refusal
+            self.calls.append(call)
+            return _error(400, refusal)
         if fault is not None:
             call.status = fault.status
             self.calls.append(call)
@@ -473,26 +480,26 @@ def parse_telegram_html(text: str) -> str:
     return "".join(out)
 
 
-def _refusal(method: str, params: dict[str, Any]) -> web.Response | None:
-    """Telegram's 400 for text it would not send: bad HTML, too long, empty."""
+def _refusal(method: str, params: dict[str, Any]) -> str | None:
+    """Telegram's 400 description for text it would not send: bad HTML, too long, empty."""
     if method in ("sendMessage", "editMessageText"):
         field, limit, too_long = "text", MESSAGE_LIMIT, "message is too long"
     elif method in ("sendDocument", "sendPhoto") and params.get("caption"):
         field, limit, too_long = "caption", CAPTION_LIMIT, "message caption is too long"
     elif method == "answerCallbackQuery":
         text = str(params.get("text") or "")
-        return _error(400, "Bad Request: MESSAGE_TOO_LONG") if _utf16_length(text) > CALLBACK_ANSWER_LIMIT else None
+        return "Bad Request: MESSAGE_TOO_LONG" if _utf16_length(text) > CALLBACK_ANSWER_LIMIT else None
     else:
         return None
     raw = str(params.get(field) or "")
     try:
         shown = parse_telegram_html(raw) if str(params.get("parse_mode") or "").upper() == "HTML" else raw
     except EntityParseError as exc:
-        return _error(400, f"Bad Request: can't parse entities: {exc}")
+        return f"Bad Request: can't parse entities: {exc}"
     if field == "text" and not shown.strip():
-        return _error(400, "Bad Request: message text is empty")
+        return "Bad Request: message text is empty"
     if _utf16_length(shown) > limit:
-        return _error(400, f"Bad Request: {too_long}")
+        return f"Bad Request: {too_long}"
     return None
 
 

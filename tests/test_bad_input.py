@@ -5,6 +5,7 @@ Also: the security headers on every answer, and untrusted values logged quoted."
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
@@ -205,3 +206,16 @@ async def test_no_answer_gives_the_server_version_away_and_api_answers_are_never
             assert response.headers["Cache-Control"] == "no-store"
     async with shop.client.get("/api/home") as unauthorized:  # errors too
         assert unauthorized.status == 401 and unauthorized.headers["Cache-Control"] == "no-store"
+
+
+# --- logs --------------------------------------------------------------------------------------------
+
+
+async def test_a_path_with_nul_and_newline_forges_no_log_line(shop: Shop, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        for method in ("GET", "POST"):
+            suffix = "/cancel" if method == "POST" else ""
+            code, _, _ = await _raw(shop, method, f"/api/orders/X%00%0A2026-12-01 INFO store: forged{suffix}")
+            assert code == 404
+    for record in caplog.records:
+        assert "\nforged" not in record.getMessage() and "\n2026-12-01 INFO" not in record.getMessage()
