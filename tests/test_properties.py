@@ -123,14 +123,16 @@ async def test_no_api_route_answers_5xx_whatever_it_is_sent(shop: Shop, data: st
         assert response.headers["Cache-Control"] == "no-store"
 
 
+SKU = st.sampled_from(["PHN-A15", "NOPE", "pending", "app", "today", "uzum", "stock", "AS-2026-000001"])
 ARGS = st.one_of(
-    st.lists(st.one_of(VALUE, st.sampled_from(["PHN-A15", "5", "1000", "pending", "app", "today", "uzum",
-                                                "stock"])), max_size=3).map(" ".join),
-    TEXT,
+    VALUE,
+    st.tuples(SKU, VALUE).map(" ".join),
+    st.tuples(SKU, VALUE, VALUE).map(" ".join),
+    st.lists(st.one_of(VALUE, SKU), max_size=4).map(" ".join),
 )
 
 
-@settings(PROPERTY_SETTINGS, max_examples=45)
+@settings(PROPERTY_SETTINGS, max_examples=80)
 @given(data=st.data())
 async def test_every_admin_command_gets_an_answer_whatever_its_arguments(
     bot_app: Client, telegram: FakeTelegram, pool: asyncpg.Pool, data: st.DataObject,
