@@ -485,7 +485,7 @@ class SyncBench:
         rows = await self.pool.fetch("SELECT sku, price, sale_price FROM products WHERE id = any($1::int[])",
                                      product_ids)
         for row in rows:
-            await products_admin.set_price(self.pool, self.redis, row["sku"], row["price"] + Decimal(1000),
+            await products_admin.set_price(self.pool, row["sku"], row["price"] + Decimal(1000),
                                            row["sale_price"])
         out: dict[str, Any] = {"changed": len(rows)}
         for slug in SLUGS:

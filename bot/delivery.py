@@ -18,13 +18,18 @@ Jobs (names are the contract with whoever enqueues them):
   the one job that talks to Telegram. The jobs above only decide who gets what and enqueue one
   `send_message` per recipient, with a job id per (event, recipient), so running them twice sends
   nothing twice and one recipient's trouble holds up nobody else.
+* `flush_admin_alerts(ctx, admin_id)` — new-order alerts to an admin are collected in a Redis set
+  and sent when the admin's chat has a free slot: one order as its card with status buttons, a
+  burst as one message ("12 new orders"), never a queue of cards minutes long.
 
-`send_message` waits its turn at the shared rate limiter (bot.ratelimit), then sends. A 429 is
-honoured by re-deferring the job by Telegram's `retry_after`; a blocked bot (403) is noted in
-`bot_blocked_chats` and skipped, not retried; a network error, a 5xx or a 401 is retried with
-backoff up to MAX_SEND_TRIES tries; a 400 (the message itself is wrong) is not retried. Whatever
-happens last is logged, at ERROR with the order number when a message is dropped, so no
-notification disappears silently.
+All of these run on their own arq queue (`events.QUEUE_NOTIFICATIONS`). `send_message` never waits
+inside the job: when the chat's one-a-second slot (or the overall budget, bot.ratelimit) is taken,
+or Telegram said 429, the job is re-scheduled for when it frees, so waiting messages hold no worker
+slot. A blocked bot (403) is noted in `bot_blocked_chats` and skipped. A network error, a 5xx or a
+401 is retried with backoff (at most a minute apart) until the message is MAX_MESSAGE_AGE old (a
+day); then, and when Telegram refuses the message itself (400), it is dropped, logged at ERROR with
+the order number, and the admins get a plain-text alert saying what was not delivered. Every send
+records Telegram's state for /healthz (bot.health).
 
 The worker shares one Bot, `ctx["bot"]`: made by `open_bot` in the worker's on_startup (arq gives
 each job a copy of ctx, so it must exist before the first job) and closed by `close_bot` in its
@@ -34,36 +39,46 @@ and return.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
 from aiogram import Bot
+from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
 from aiogram.types import InlineKeyboardMarkup
 from arq import cron, func
 from arq.connections import ArqRedis
+from arq.jobs import Job, JobStatus
 from arq.worker import Retry
 
-from bot import render, reports
-from bot.ratelimit import ChatBusy, TelegramRateLimiter
+from bot import health, render, reports
+from bot.ratelimit import TelegramRateLimiter
 from db.repos import bot_chats, marketplaces, orders, products, sync_logs, users
 from store.i18n import t
 from store.logs import redact
+from store.services import events
 from store.settings import Settings
 
 log = logging.getLogger(__name__)
 
 JOB_SEND = "send_message"
-MAX_SEND_TRIES = 6
-SEND_BACKOFF = (2, 5, 15, 30, 60)  # seconds before try 2, 3, ... after an error that is not a 429
+JOB_FLUSH_ADMIN_ALERTS = "flush_admin_alerts"
+MAX_MESSAGE_AGE = 24 * 3600  # seconds a message is retried before it is given up
+SEND_BACKOFF = (2, 5, 15, 30, 60)  # seconds before try 2, 3, ... after an error that is not a 429; then 60
 MAX_NOTIFY_TRIES = 3
 SYNC_ALERT_TTL = 3600
 DIGEST_HOUR_UTC = 4  # 09:00 in Tashkent
 SEND_KEEP_RESULT = 3600  # job ids stay taken this long, so a re-run of a notify job sends nothing twice
+ADMIN_ALERTS_KEY = "bot:admin-new-orders:{admin_id}"  # sorted set of order ids waiting for the admin's slot
+ADMIN_BATCH_LINES = 15
+QUEUE = events.QUEUE_NOTIFICATIONS
 
 
 async def open_bot(ctx: dict[str, Any]) -> None:
@@ -104,11 +119,12 @@ async def _bot(ctx: dict[str, Any]) -> AsyncIterator[Bot | None]:
 
 async def enqueue_send(redis: ArqRedis, job_key: str, chat_id: int, text: str,
                        markup: InlineKeyboardMarkup | None = None, *, order_number: str | None = None,
-                       purpose: str = "message") -> bool:
+                       purpose: str = "message", plain: bool = False) -> bool:
     """Queue one message; False when a job with this key already exists (sent or queued)."""
     job = await redis.enqueue_job(
         JOB_SEND, chat_id, text, markup.model_dump(mode="json", exclude_none=True) if markup else None,
-        order_number, purpose, _job_id=f"send:{job_key}:{chat_id}",
+        order_number, purpose, time.time(), plain, _job_id=f"send:{job_key}:{chat_id}", _queue_name=QUEUE,
+        _expires=MAX_MESSAGE_AGE + 3600,  # arq drops a job a day after enqueue by default: outlive our own bound
     )
     return job is not None
 
@@ -119,7 +135,8 @@ def _about(purpose: str, order_number: str | None) -> str:
 
 async def send_message(
     ctx: dict[str, Any], chat_id: int, text: str, reply_markup: dict[str, Any] | None = None,
-    order_number: str | None = None, purpose: str = "message",
+    order_number: str | None = None, purpose: str = "message", queued_at: float | None = None,
+    plain: bool = False,
 ) -> str:
     """Send one message; returns what happened: sent, blocked, local, failed. See the module doc."""
     about = _about(purpose, order_number)
@@ -131,37 +148,58 @@ async def send_message(
         log.info("%s: chat %s has blocked the bot; skipped", about, chat_id)
         return "blocked"
     job_try: int = ctx.get("job_try", 1)
+    age = time.time() - queued_at if queued_at else 0.0
     limiter = TelegramRateLimiter(ctx["redis"])
+    wait = await limiter.try_acquire(chat_id)
+    if wait > 0:
+        raise Retry(defer=wait)  # the chat's slot is taken: come back then, holding no worker slot
     markup = InlineKeyboardMarkup.model_validate(reply_markup) if reply_markup else None
     try:
-        await limiter.wait(chat_id)
         async with _bot(ctx) as bot:
             assert bot is not None
-            await bot.send_message(chat_id, text, reply_markup=markup)
+            await bot.send_message(chat_id, text, reply_markup=markup, parse_mode=None if plain else ParseMode.HTML)
+        await health.record_send(ctx["redis"], ok=True)
         if job_try > 1:
-            log.info("%s sent to chat %s on try %d", about, chat_id, job_try)
+            log.info("%s sent to chat %s after %.0f s", about, chat_id, age)
         return "sent"
-    except ChatBusy as exc:
-        delay, reason = exc.retry_in, "chat held after a 429"
     except TelegramRetryAfter as exc:
         await limiter.pause_chat(chat_id, exc.retry_after)
-        delay, reason = float(exc.retry_after), f"429, retry after {exc.retry_after} s"
+        raise Retry(defer=float(exc.retry_after)) from None
     except TelegramForbiddenError as exc:
         await bot_chats.mark_blocked(db, chat_id, exc.message[:500])
         log.warning("%s: chat %s blocked the bot (%s); noted, not retried", about, chat_id, exc.message)
         return "blocked"
     except TelegramBadRequest as exc:
-        log.error("%s to chat %s dropped: Telegram refused it (%s)", about, chat_id, redact(exc.message))
+        reason = redact(exc.message)
+        log.error("%s to chat %s dropped: Telegram refused it (%s)", about, chat_id, reason)
+        await _undelivered(ctx, chat_id, purpose, order_number, reason, plain)
         return "failed"
-    except TelegramAPIError as exc:  # network, 5xx, 401: may pass
-        delay = float(SEND_BACKOFF[min(job_try - 1, len(SEND_BACKOFF) - 1)])
+    except TelegramAPIError as exc:  # network, 5xx, 401: may pass; keep trying for a day
         reason = f"{type(exc).__name__}: {redact(exc.message)}"
-    if job_try >= MAX_SEND_TRIES:
-        log.error("%s to chat %s dropped after %d tries: %s", about, chat_id, job_try, reason)
+        await health.record_send(ctx["redis"], ok=False, detail=reason)
+    if age >= MAX_MESSAGE_AGE:
+        log.error("%s to chat %s dropped after %.1f h of tries: %s", about, chat_id, age / 3600, reason)
+        await _undelivered(ctx, chat_id, purpose, order_number, reason, plain)
         return "failed"
-    log.warning("%s to chat %s: %s; try %d of %d in %.0f s", about, chat_id, reason, job_try + 1,
-                MAX_SEND_TRIES, delay)
+    delay = float(SEND_BACKOFF[min(job_try - 1, len(SEND_BACKOFF) - 1)])
+    log.warning("%s to chat %s: %s; try %d in %.0f s", about, chat_id, reason, job_try + 1, delay)
     raise Retry(defer=delay)
+
+
+async def _undelivered(ctx: dict[str, Any], chat_id: int, purpose: str, order_number: str | None, reason: str,
+                       plain: bool) -> None:
+    """A message was given up: the admins get a plain-text alert (no markup that could fail again)
+    with the order number. Not for a failed alert of this kind itself (no loop)."""
+    settings: Settings = ctx["settings"]
+    if plain and purpose == "undelivered alert":
+        return
+    db: asyncpg.Pool = ctx["db"]
+    for admin_id in sorted(settings.admin_ids):
+        lang = await _language_of_admin(db, admin_id)
+        text = t("bot.notify.undelivered", lang, what=purpose, number=order_number or "—", chat=chat_id,
+                 reason=reason[:300])
+        await enqueue_send(ctx["redis"], f"undelivered:{purpose}:{order_number}:{chat_id}", admin_id, text,
+                           order_number=order_number, purpose="undelivered alert", plain=True)
 
 
 async def _language_of_admin(db: asyncpg.Pool, telegram_id: int) -> str:
@@ -202,14 +240,65 @@ async def notify_order_created(ctx: dict[str, Any], order_id: int) -> None:
                                    render.order_placed_for_customer(order, items, lang),
                                    order_number=order.order_number, purpose="order placed")
         for admin_id in sorted(settings.admin_ids):
-            lang = await _language_of_admin(db, admin_id)
+            await redis.zadd(ADMIN_ALERTS_KEY.format(admin_id=admin_id), {str(order.id): order.id})
+            await redis.expire(ADMIN_ALERTS_KEY.format(admin_id=admin_id), MAX_MESSAGE_AGE)
+            await _ensure_flush(redis, admin_id)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        await _retry_or_log(ctx, f"notifications for new order {number}", exc)
+
+
+async def _ensure_flush(redis: ArqRedis, admin_id: int) -> None:
+    """Make sure a flush job will look at the admin's waiting alerts after now. One queued or
+    deferred will; one running might have read the set already, so wait for it to end (it takes
+    milliseconds) and queue another."""
+    job_id = f"admin-alerts:{admin_id}"
+    for _ in range(100):
+        if await redis.enqueue_job(JOB_FLUSH_ADMIN_ALERTS, admin_id, _job_id=job_id, _queue_name=QUEUE) is not None:
+            return
+        status = await Job(job_id, redis, _queue_name=QUEUE).status()
+        if status in (JobStatus.queued, JobStatus.deferred):
+            return
+        await asyncio.sleep(0.05)
+    log.warning("new-order alerts for admin %s: the flush job stayed busy; its final check sends them", admin_id)
+
+
+async def flush_admin_alerts(ctx: dict[str, Any], admin_id: int) -> str:
+    """Send the admin the new orders collected for them, once their chat has a free slot: one
+    order as its card with status buttons, several as one summary."""
+    redis: ArqRedis = ctx["redis"]
+    db: asyncpg.Pool = ctx["db"]
+    wait = await TelegramRateLimiter(redis).chat_wait(admin_id)
+    if wait > 0:
+        raise Retry(defer=wait)  # collect what else arrives until the slot frees
+    key = ADMIN_ALERTS_KEY.format(admin_id=admin_id)
+    ids = [int(member) for member in await redis.zrange(key, 0, -1)]
+    if not ids:
+        return "nothing waiting"
+    lang = await _language_of_admin(db, admin_id)
+    if len(ids) == 1:
+        order = await orders.get(db, ids[0])
+        if order is not None:
+            items = await orders.items(db, order.id)
             headline = t("bot.notify.admin_new_order", lang, source=render.source_name(order.source, lang))
             await enqueue_send(redis, f"order-created-admin:{order.id}", admin_id,
                                render.order_card(order, items, lang, headline=headline),
                                render.order_keyboard(order, lang, admin_id),
                                order_number=order.order_number, purpose="new order alert")
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        await _retry_or_log(ctx, f"notifications for new order {number}", exc)
+    else:
+        found = [o for o in [await orders.get(db, order_id) for order_id in ids] if o is not None]
+        lines = [f"• {render.esc(o.order_number)} · {render.source_name(o.source, lang)} · "
+                 f"{render.money(o.total, lang)}" for o in found[:ADMIN_BATCH_LINES]]
+        if len(found) > ADMIN_BATCH_LINES:
+            lines.append(t("bot.notify.admin_new_orders_more", lang, count=len(found) - ADMIN_BATCH_LINES))
+        total = sum((o.total for o in found), Decimal(0))
+        await enqueue_send(redis, f"order-created-admin-batch:{ids[0]}-{ids[-1]}:{len(ids)}", admin_id,
+                           t("bot.notify.admin_new_orders", lang, count=len(found), total=render.money(total, lang),
+                             lines="\n".join(lines)),
+                           purpose=f"{len(found)} new orders alert")
+    await redis.zrem(key, *[str(i) for i in ids])
+    if await redis.zcard(key):
+        raise Retry(defer=1.0)  # more arrived meanwhile: they go in the next message, after this one's slot
+    return f"{len(ids)} order(s)"
 
 
 async def notify_order_status(ctx: dict[str, Any], order_id: int, old: str, new: str) -> None:
@@ -288,13 +377,16 @@ async def low_stock_digest(ctx: dict[str, Any]) -> None:
             await enqueue_send(redis, key, admin_id, part, purpose="low-stock digest")
 
 
+# Timeouts are short: a notification job never waits long (see send_message), and a worker that died
+# holding one keeps it "in progress" for only the longest timeout on this queue + 10 s.
 FUNCTIONS: list[Any] = [
-    func(send_message, name=JOB_SEND, max_tries=MAX_SEND_TRIES, keep_result=SEND_KEEP_RESULT),
-    func(notify_order_created, name="notify_order_created", max_tries=MAX_NOTIFY_TRIES),
-    func(notify_order_status, name="notify_order_status", max_tries=MAX_NOTIFY_TRIES),
-    func(alert_sync_failure, name="alert_sync_failure", max_tries=MAX_NOTIFY_TRIES),
-    func(low_stock_digest, name="low_stock_digest", max_tries=1),
+    func(send_message, name=JOB_SEND, max_tries=100_000, keep_result=SEND_KEEP_RESULT, timeout=30),
+    func(flush_admin_alerts, name=JOB_FLUSH_ADMIN_ALERTS, max_tries=100_000, keep_result=0, timeout=30),
+    func(notify_order_created, name="notify_order_created", max_tries=MAX_NOTIFY_TRIES, timeout=30),
+    func(notify_order_status, name="notify_order_status", max_tries=MAX_NOTIFY_TRIES, timeout=30),
+    func(alert_sync_failure, name="alert_sync_failure", max_tries=MAX_NOTIFY_TRIES, timeout=30),
+    func(low_stock_digest, name="low_stock_digest", max_tries=1, timeout=60),
 ]
 CRON_JOBS: list[Any] = [
-    cron(low_stock_digest, name="cron:low_stock_digest", hour=DIGEST_HOUR_UTC, minute=0, unique=True),
+    cron(low_stock_digest, name="cron:low_stock_digest", hour=DIGEST_HOUR_UTC, minute=0, unique=True, timeout=60),
 ]

@@ -58,6 +58,8 @@ def sync_type_name(sync_type: str, lang: str) -> str:
 def sync_status_name(log: SyncLog, lang: str) -> str:
     if log.completed_at is None:
         return "⏳ " + t("bot.sync_status.running", lang)
+    if log.error_message == sync_logs.INTERRUPTED:
+        return "⏹ " + t("bot.sync_status.interrupted", lang)
     key = f"bot.sync_status.{log.status}"
     name = t(key, lang) if key in CATALOG else render.esc(log.status)
     return f"{SYNC_STATUS_ICONS.get(log.status, '•')} {name}"
@@ -90,7 +92,8 @@ async def sync_status_text(db: Executor, lang: str) -> str:
             line = t("bot.syncstatus.run", lang, type=sync_type_name(log.sync_type, lang),
                      status=sync_status_name(log, lang), date=render.local_time(log.started_at),
                      processed=log.items_processed, failed=log.items_failed)
-            excerpt = _error_excerpt(log.error_message) if log.status != "success" else ""
+            quiet = log.status == "success" or log.error_message == sync_logs.INTERRUPTED  # said by the status
+            excerpt = "" if quiet else _error_excerpt(log.error_message)
             block.append(line + (f"\n    <i>{excerpt}</i>" if excerpt else ""))
         parts.append("\n".join(block))
     return "\n\n".join(parts)

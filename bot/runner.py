@@ -54,6 +54,9 @@ def create_bot(settings: Settings) -> Bot:
         if settings.telegram_api_url
         else AiohttpSession()
     )
+    from bot.health import RecordOutcome
+
+    session.middleware(RecordOutcome())
     return Bot(
         settings.bot_token.get_secret_value(),
         session=session,

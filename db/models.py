@@ -255,6 +255,8 @@ class SyncState(_Row):
     sync_type: str
     last_run_at: datetime | None
     cursor_at: datetime | None
+    failures: int = 0  # scheduled runs failed in a row (0008)
+    retry_at: datetime | None = None  # the next scheduled run is due at this time, sooner than the interval
 
 
 @dataclass(frozen=True, slots=True)

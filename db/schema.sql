@@ -404,3 +404,60 @@ CREATE TABLE bot_blocked_chats (
     blocked_at TIMESTAMP NOT NULL DEFAULT NOW(),
     reason TEXT -- Telegram's description, e.g. "Forbidden: bot was blocked by the user"
 );
+
+-- (0005) outbox: events and pending marketplace pushes written with the change
+-- Reasons: see db/migrations/0005_outbox.sql.
+
+CREATE TABLE outbox_events (
+    id BIGSERIAL PRIMARY KEY,
+    job_name VARCHAR(100) NOT NULL, -- the arq function to run
+    args JSONB NOT NULL DEFAULT '[]'::jsonb, -- its positional arguments
+    job_id VARCHAR(255) NOT NULL, -- the arq job id: the same event enqueued twice is one job
+    queue VARCHAR(100) NOT NULL, -- the arq queue the job runs on
+    defer_seconds NUMERIC(10,3) NOT NULL DEFAULT 0, -- delay after delivery before the job may run
+    created_at TIMESTAMP NOT NULL DEFAULT NOW(),
+    attempts INTEGER NOT NULL DEFAULT 0, -- failed deliveries so far
+    next_attempt_at TIMESTAMP NOT NULL DEFAULT NOW(),
+    last_error TEXT,
+    delivered_at TIMESTAMP -- enqueued in Redis; NULL while pending
+);
+
+CREATE INDEX idx_outbox_pending ON outbox_events(next_attempt_at, id) WHERE delivered_at IS NULL;
+CREATE INDEX idx_outbox_delivered ON outbox_events(delivered_at) WHERE delivered_at IS NOT NULL;
+
+CREATE TABLE pending_pushes (
+    product_id INTEGER NOT NULL REFERENCES products(id) ON DELETE CASCADE,
+    sync_type VARCHAR(10) NOT NULL CHECK (sync_type IN ('stock', 'price')),
+    version BIGINT NOT NULL DEFAULT 1, -- bumped by every change; a push deletes the row only at its version
+    due_at TIMESTAMP NOT NULL, -- not before: the debounce, then the backoff after a failed push
+    attempts INTEGER NOT NULL DEFAULT 0, -- pushes that did not land so far
+    claimed_until TIMESTAMP, -- a worker's lease; expired = free for any worker
+    last_error TEXT,
+    created_at TIMESTAMP NOT NULL DEFAULT NOW(),
+    PRIMARY KEY (product_id, sync_type)
+);
+
+CREATE INDEX idx_pending_pushes_due ON pending_pushes(due_at);
+
+CREATE FUNCTION notify_outbox() RETURNS TRIGGER AS $$
+BEGIN
+    PERFORM pg_notify('amazing_store_outbox', TG_TABLE_NAME);
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER trg_outbox_events_notify
+    AFTER INSERT ON outbox_events
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_outbox();
+
+CREATE TRIGGER trg_pending_pushes_notify
+    AFTER INSERT ON pending_pushes -- an upsert (INSERT ... ON CONFLICT DO UPDATE) fires it too
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_outbox();
+
+-- (0008) sync schedule after a failure; open (unfinished) runs
+
+ALTER TABLE marketplace_sync_state
+    ADD COLUMN failures INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+    ADD COLUMN retry_at TIMESTAMP;
+
+CREATE INDEX idx_sync_logs_open ON sync_logs(marketplace_id, sync_type) WHERE completed_at IS NULL;

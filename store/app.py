@@ -8,14 +8,11 @@ and, last, the embedded servers stop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import os
-import signal
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
-from arq import create_pool as create_arq_pool
-from arq.connections import RedisSettings
 
 from store import keys, runtime
 from store.settings import Settings
@@ -36,41 +33,50 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+REQUEST_REDIS_TIMEOUT = 0.5  # seconds a Redis call on a request path may take (a frozen Redis must not hang customers)
+
+
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
-    redis = await create_arq_pool(RedisSettings.from_dsn(app[keys.ENDPOINTS].redis_url))
+    from sync.worker import redis_client
+
+    redis = redis_client(app[keys.ENDPOINTS].redis_url, socket_timeout=REQUEST_REDIS_TIMEOUT)
     app[keys.REDIS] = redis
     try:
         yield
     finally:
-        await redis.aclose()
+        with contextlib.suppress(Exception):
+            await redis.aclose(close_connection_pool=True)
 
 
 async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
-    from sync.worker import build_worker, stop_worker
+    from sync.worker import WorkerService
 
     if not app[keys.SETTINGS].run_worker:
         log.info("worker: not started in this process (RUN_WORKER=false)")
         yield
         return
-    worker = build_worker(app[keys.SETTINGS], app[keys.ENDPOINTS].redis_url, app[keys.DB])
-    task = asyncio.create_task(worker.main(), name="arq-worker")
-    task.add_done_callback(_stop_on_crash("arq worker"))
-    log.info("worker: arq worker running in this process")
+    endpoints = app[keys.ENDPOINTS]
+    service = WorkerService(app[keys.SETTINGS], endpoints.redis_url, endpoints.database_url, app[keys.DB])
+    app[keys.WORKER] = service
+    task = asyncio.create_task(service.run(), name="worker")
+    task.add_done_callback(_log_crash("worker"))
+    log.info("worker: running in this process (queues: %s; outbox relay and marketplace pushes)",
+             ", ".join(service.queues))
     try:
         yield
     finally:
-        await stop_worker(worker, task)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
-def _stop_on_crash(what: str) -> Callable[[asyncio.Task[None]], None]:
+def _log_crash(what: str) -> Callable[[asyncio.Task[None]], None]:
     def callback(task: asyncio.Task[None]) -> None:
         if task.cancelled():
             return
         exc = task.exception()
         if exc is not None:
-            # A background service that died must not leave the store limping on: stop the process.
-            log.critical("%s crashed: %r; stopping the store", what, exc)
-            os.kill(os.getpid(), signal.SIGTERM)
+            # The shop keeps selling without its worker (events wait in the outbox); say it loudly.
+            log.critical("%s stopped: %r; events wait in the outbox until a worker runs", what, exc)
 
     return callback
 

@@ -71,20 +71,36 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from store import runtime
-    from sync.worker import build_worker, stop_worker
+    """The worker alone. Exits 1 when it cannot run (Redis or PostgreSQL unreachable at start-up),
+    so a supervisor restarting on failure restarts it; once running, it rides out Redis outages."""
+    import signal
 
+    from store import runtime
+    from sync.worker import WorkerService, redis_reachable
+
+    queues = ("sync", "notifications") if args.queue == "all" else (args.queue,)
     async with runtime.servers(settings) as endpoints, runtime.database(endpoints) as pool:
-        worker = build_worker(settings, endpoints.redis_url, pool)
+        problem = await redis_reachable(endpoints.redis_url)
+        if problem is not None:
+            print(f"amazing-store worker: Redis is unreachable: {problem}", file=sys.stderr)
+            return 1
+        service = WorkerService(settings, endpoints.redis_url, endpoints.database_url, pool, queues=queues)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        import signal
-
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        task = asyncio.create_task(worker.main())
-        await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
-        await stop_worker(worker, task)
+        log.info("worker: queues %s%s", ", ".join(queues),
+                 "; outbox relay and marketplace pushes" if service.runs_sync else "")
+        task = asyncio.create_task(service.run())
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        task.cancel()
+        results = await asyncio.gather(task, return_exceptions=True)
+        if not stop.is_set() and isinstance(results[0], BaseException) \
+                and not isinstance(results[0], asyncio.CancelledError):
+            print(f"amazing-store worker: stopped: {results[0]!r}", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -118,7 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the store: web server, bot and (by default) the sync worker")
     run.add_argument("--seed-demo", action="store_true", help="fill an empty database with demo data first")
-    sub.add_parser("worker", help="run the arq worker alone")
+    worker = sub.add_parser("worker", help="run the worker alone: marketplace sync, notifications, the outbox relay")
+    worker.add_argument("--queue", choices=("all", "sync", "notifications"), default="all",
+                        help="which jobs: sync (marketplace runs, the outbox relay and pushes), notifications "
+                             "(Telegram messages), or all (default)")
     sub.add_parser("migrate", help="apply pending database migrations")
     sub.add_parser("seed-demo", help="fill the database with the demo catalog (idempotent)")
     secrets = sub.add_parser("secrets", help="encryption keys for marketplace API keys")

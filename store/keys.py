@@ -37,3 +37,4 @@ DB = web.AppKey("db", asyncpg.Pool)
 REDIS = web.AppKey("redis", ArqRedis)
 TELEGRAM = web.AppKey("telegram", TelegramStatus)
 INIT_DATA_TOKEN = web.AppKey("init_data_token", str)
+WORKER = web.AppKey("worker", object)  # sync.worker.WorkerService, when the worker runs in this process

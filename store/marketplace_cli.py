@@ -233,12 +233,20 @@ def print_log(slug: str, entry: SyncLog) -> None:
 async def cmd_sync_run(settings: Settings, args: argparse.Namespace) -> int:
     from store.services import marketplace_sync
 
+    wait = marketplace_sync.MANUAL_LOCK_WAIT
+
+    def waiting(sync_type: str) -> None:
+        print(f"{args.slug} {sync_type}: a run is going on elsewhere (a scheduled run or a push after a sale); "
+              f"waiting up to {wait:.0f} s for it to end…", flush=True)
+
     async with _sync_deps(settings) as deps:
-        report = await marketplace_sync.run_sync(deps, args.slug, args.sync_type, full=args.full, lock_wait=5.0)
+        # A manual run: it waits for a busy lock instead of giving up, and leaves the schedule alone.
+        report = await marketplace_sync.run_sync(deps, args.slug, args.sync_type, full=args.full, lock_wait=wait,
+                                                 on_wait=waiting)
     for entry in report.logs:
         print_log(args.slug, entry)
     for skipped in report.skipped:
-        print(f"{args.slug} {skipped}: skipped, a run is going on elsewhere (try again when it ends)")
+        print(f"{args.slug} {skipped}: skipped, still busy after {wait:.0f} s of waiting (try again later)")
     return 1 if any(entry.status == "error" for entry in report.logs) or report.skipped else 0
 
 

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     low_stock_threshold: int = Field(default=5, ge=0, alias="LOW_STOCK_THRESHOLD")
     run_worker: bool = Field(default=True, alias="RUN_WORKER")
     write_rate_limit: Annotated[tuple[int, int], NoDecode] = Field(default=(30, 10), alias="WRITE_RATE_LIMIT")
+    outbox_retention_hours: int = Field(default=72, ge=1, le=24 * 365, alias="OUTBOX_RETENTION_HOURS")
 
     @field_validator("database_url", "redis_url", "bot_token", "webapp_url", "telegram_api_url",
                      "webhook_url", "webhook_secret", mode="before")

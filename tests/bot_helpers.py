@@ -16,7 +16,7 @@ from store.services import customers
 
 ADMIN_ID = 900_001
 WEBAPP_URL = "https://shop.example.com/app"
-OTHER_JOBS = ("propagate_stock", "propagate_price", "sync_marketplace")
+OTHER_JOBS = ("sync_marketplace",)
 
 
 @dataclass
@@ -38,6 +38,13 @@ class JobLog:
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"job {name} never ran; ran: {self.calls}")
             await asyncio.sleep(0.02)
+
+
+async def pending_push(db: asyncpg.Pool, sync_type: str, product_id: int) -> bool:
+    """Is a marketplace push of this product's stock or price waiting (written with the change)?"""
+    found: bool = await db.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM pending_pushes WHERE sync_type = $1 AND product_id = $2)", sync_type, product_id)
+    return found
 
 
 # --- data -------------------------------------------------------------------------------------------

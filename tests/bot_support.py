@@ -24,8 +24,10 @@ from pydantic import SecretStr
 
 from bot import delivery
 from store.app import create_app
+from store.services import events
 from store.settings import Settings
-from sync.worker import stop_worker
+from sync.relay import OutboxRelay, Wakeup, run_relay
+from sync.worker import redis_client, stop_worker
 from tests.bot_helpers import ADMIN_ID, OTHER_JOBS, WEBAPP_URL, JobLog
 from tests.conftest import Client, MakeClient
 from tests.fake_telegram import TOKEN, FakeTelegram
@@ -66,7 +68,10 @@ async def bot_app(clean_bot_tables: asyncpg.Pool, bot_settings: Settings, make_c
 
 
 @pytest.fixture
-async def worker(clean_bot_tables: asyncpg.Pool, bot_settings: Settings, redis_url: str) -> AsyncIterator[JobLog]:
+async def worker(clean_bot_tables: asyncpg.Pool, bot_settings: Settings, redis_url: str,
+                 database_url: str) -> AsyncIterator[JobLog]:
+    """The notifications queue's arq worker running bot.delivery's jobs, the outbox relay that feeds
+    it, and a stand-in for the sync queue that records the jobs other parts were sent."""
     log = JobLog()
 
     def record(name: str) -> Any:
@@ -80,17 +85,31 @@ async def worker(clean_bot_tables: asyncpg.Pool, bot_settings: Settings, redis_u
         ctx["settings"] = bot_settings
         await delivery.open_bot(ctx)
 
-    worker = Worker(
-        functions=[*delivery.FUNCTIONS, *(record(name) for name in OTHER_JOBS)],
-        redis_settings=RedisSettings.from_dsn(redis_url), on_startup=startup, on_shutdown=delivery.close_bot,
+    notifications = Worker(
+        functions=[*delivery.FUNCTIONS], redis_pool=redis_client(redis_url, socket_timeout=5,
+                                                                 queue=events.QUEUE_NOTIFICATIONS),
+        queue_name=events.QUEUE_NOTIFICATIONS, on_startup=startup, on_shutdown=delivery.close_bot,
         handle_signals=False, poll_delay=0.05, max_jobs=20, keep_result=60,
     )
-    task = asyncio.create_task(worker.main())
+    others = Worker(
+        functions=[record(name) for name in OTHER_JOBS], redis_pool=redis_client(redis_url, socket_timeout=5),
+        queue_name=events.QUEUE_SYNC, handle_signals=False, poll_delay=0.05, keep_result=60,
+    )
+    relay_redis = redis_client(redis_url, socket_timeout=5)
+    wakeup = Wakeup(database_url)
+    relay = OutboxRelay(clean_bot_tables, relay_redis, retention_seconds=3600)
+    tasks = [asyncio.create_task(notifications.main()), asyncio.create_task(others.main()),
+             asyncio.create_task(wakeup.run()), asyncio.create_task(run_relay(relay, wakeup.waiter()))]
     yield log
     try:
-        await stop_worker(worker, task)
+        for task in tasks[2:]:
+            task.cancel()
+        await asyncio.gather(*tasks[2:], return_exceptions=True)
+        await relay_redis.aclose(close_connection_pool=True)
+        await stop_worker(others, tasks[1])
+        await stop_worker(notifications, tasks[0])
     finally:
-        await delivery.close_bot(worker.ctx)  # in case close() stopped before on_shutdown
+        await delivery.close_bot(notifications.ctx)  # in case close() stopped before on_shutdown
 
 
 @pytest.fixture

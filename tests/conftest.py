@@ -29,6 +29,14 @@ def test_data_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture
+def own_dir() -> Iterator[Path]:
+    """A folder of this test's own (servers it starts and stops, data files), removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="amazing-store-own-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def server_urls(test_data_dir: Path) -> Iterator[tuple[str, str]]:
     """(admin database URL, Redis URL) of the servers the whole session uses."""

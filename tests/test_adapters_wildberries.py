@@ -227,7 +227,7 @@ async def test_garbage_from_the_upload_fails_that_batch_only() -> None:
         result = await adapter.push_prices([price(i, 1100) for i in range(1500)])
     oks = [r.ok for r in result.items]
     assert oks.count(False) == 1000 and all(oks[1000:])
-    assert "price upload: data is not an object" in (result.items[0].error or "")
+    assert "price upload: the marketplace answered 200 but data is not an object" in (result.items[0].error or "")
 
 
 async def test_orders_new_and_since_with_their_statuses() -> None:

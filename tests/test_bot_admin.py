@@ -12,7 +12,8 @@ import asyncpg
 from arq.connections import ArqRedis
 
 from db.repos import marketplace_products, marketplaces, products, sync_logs, users
-from tests.bot_helpers import ADMIN_ID, JobLog, customer, order, product
+from store.services import marketplace_sync
+from tests.bot_helpers import ADMIN_ID, JobLog, customer, order, pending_push, product
 from tests.conftest import Client
 from tests.fake_telegram import Call, FakeTelegram, user
 
@@ -98,7 +99,7 @@ async def test_product_stock_and_price_go_through_the_services(
     done = await ask(telegram, "/stock PHN-A15 7", "PHN-A15")
     assert "14 → 7" in done.text
     assert (await products.get(pool, phone.id)).stock_quantity == 7  # type: ignore[union-attr]
-    await worker.wait_for("propagate_stock", lambda args: args == (phone.id,))
+    assert await pending_push(pool, "stock", phone.id)
 
     priced = await ask(telegram, "/price PHN-A15 2 250 000", "")  # spaces split the args: refused
     assert "Foydalanish" in priced.text
@@ -106,7 +107,7 @@ async def test_product_stock_and_price_go_through_the_services(
     assert "2 190 000 so'm → 2 250 000 so'm" in priced.text and "1 999 001 so'm" in priced.text
     changed = await products.get(pool, phone.id)
     assert changed is not None and changed.price == Decimal("2250000") and changed.sale_price == Decimal("1999000.50")
-    await worker.wait_for("propagate_price", lambda args: args == (phone.id,))
+    assert await pending_push(pool, "price", phone.id)
 
     refused = await ask(telegram, "/price PHN-A15 100000 200000", "Chegirma narxi narxdan past")
     assert refused.buttons == []
@@ -170,13 +171,19 @@ async def test_sync_now_and_sync_status(
     bad = await sync_logs.start(pool, uzum.id, "price")
     await sync_logs.finish(pool, bad, status="partial", items_processed=118, items_failed=2,
                            error_message="2 items rejected: price below minimum")
-    await sync_logs.start(pool, ozon.id, "orders")  # still running (or died half-way)
-
-    status = await ask(telegram, "/syncstatus", "Sinxronlash holati")
+    dead = await sync_logs.start(pool, uzum.id, "orders")  # its process died: nobody holds its lock
+    async with marketplace_sync.sync_lock(arq_redis, "ozon", "orders") as held:
+        assert held
+        await sync_logs.start(pool, ozon.id, "orders")  # really running: its lock is held
+        status = await ask(telegram, "/syncstatus", "Sinxronlash holati")
     assert "<b>Uzum Market</b> (uzum) — yoqilgan" in status.text
     assert "Qoldiq: ✅ muvaffaqiyatli" in status.text and "120 ta, xato 0" in status.text
     assert "Narxlar: ⚠️ qisman" in status.text and "price below minimum" in status.text
-    assert "Buyurtmalar: ⏳" in status.text
+    assert "Buyurtmalar: ⏹ to'xtab qolgan (jarayon to'xtadi)" in status.text  # uzum's, closed honestly
+    assert "Buyurtmalar: ⏳ bajarilmoqda" in status.text  # ozon's
+    closed = await sync_logs.find(pool, dead)
+    assert closed is not None and closed.completed_at is not None
+    assert (closed.status, closed.error_message) == ("error", "interrupted (the process stopped)")
     assert "<b>Wildberries</b> (wildberries) — o'chirilgan" in status.text and "hali sinxronlanmagan" in status.text
 
 

@@ -12,7 +12,7 @@ from arq.connections import ArqRedis
 from db.repos import categories, products
 from store.errors import ValidationFailed
 from store.services import catalog_import
-from tests.bot_helpers import ADMIN_ID, JobLog, product
+from tests.bot_helpers import ADMIN_ID, JobLog, pending_push, product
 from tests.conftest import Client
 from tests.fake_telegram import FakeTelegram, user
 
@@ -76,8 +76,8 @@ async def test_good_file_previews_then_applies_in_one_go(
     updated = await products.get(pool, existing.id)
     assert updated is not None and updated.stock_quantity == 3 and updated.sale_price == Decimal("1990000")
     assert updated.category_id is None  # an empty category_path clears it
-    await worker.wait_for("propagate_stock", lambda args: args == (existing.id,))
-    await worker.wait_for("propagate_price", lambda args: args == (existing.id,))
+    assert await pending_push(pool, "stock", existing.id)
+    assert await pending_push(pool, "price", existing.id)
 
     # The same decision pressed again: the preview is used up.
     mark = telegram.mark()
@@ -125,7 +125,7 @@ async def test_cancel_writes_nothing_and_export_reimports_as_no_change(
     assert await products.get_by_sku(pool, "PHN-NEW") is None
 
     # What /export sends, sent back unchanged, changes nothing.
-    await catalog_import.apply(pool, arq_redis, GOOD.encode())
+    await catalog_import.apply(pool, GOOD.encode())
     exported, count = await catalog_import.export_csv(pool)
     assert count == 3
     mark = telegram.mark()

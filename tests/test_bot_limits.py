@@ -16,7 +16,7 @@ from arq.connections import ArqRedis
 
 from bot import render
 from db.repos import orders, products
-from store.services import catalog_import
+from store.services import catalog_import, events
 from store.services import stock as stock_service
 from tests.bot_helpers import ADMIN_ID, JobLog, product
 from tests.conftest import Client
@@ -116,7 +116,7 @@ async def test_a_new_order_alert_full_of_angle_brackets_reaches_the_admin(
         )
         await orders.add_items(conn, order.id, [
             orders.NewOrderItem(phone.id, phone.name_uz, phone.sku, phone.price, 1) for _ in range(30)])
-    await arq_redis.enqueue_job("notify_order_created", order.id)
+    await arq_redis.enqueue_job("notify_order_created", order.id, _queue_name=events.QUEUE_NOTIFICATIONS)
     alert = await telegram.wait_sent(ADMIN_ID, "UZ-&lt;1&gt;")
     shown = parse_telegram_html(alert.text)
     assert "UZ-<1>" in shown and "Jami:" in shown  # the number and the total always make it
@@ -183,7 +183,7 @@ async def test_the_daily_digest_of_a_long_catalog_arrives_as_several_messages(
         """INSERT INTO products (sku, name_uz, price, stock_quantity)
            SELECT 'DIG-' || n, repeat('<&>', 80) || n, 1000, 0 FROM generate_series(1, 100) n""")
     mark = telegram.mark()
-    await arq_redis.enqueue_job("low_stock_digest")
+    await arq_redis.enqueue_job("low_stock_digest", _queue_name=events.QUEUE_NOTIFICATIONS)
     parts = await _all_parts(telegram, mark, [f"DIG-{n}</code>" for n in range(1, 101)], shown=False)
     assert len(parts) >= 2
 
@@ -227,7 +227,7 @@ async def test_export_neutralises_formulas_and_reimports_unchanged(pool: asyncpg
               for p in await products.list_all(pool)]
     plan = await catalog_import.preview(pool, exported)
     assert plan.errors == [] and plan.creates == [] and plan.updates == [] and len(plan.unchanged) == 5
-    result = await catalog_import.apply(pool, arq_redis, exported)
+    result = await catalog_import.apply(pool, exported)
     assert result.updated == 0 and result.created == 0
     after = [(p.sku, p.barcode, p.name_uz, p.name_ru, p.description_uz, p.price, p.stock_quantity)
              for p in await products.list_all(pool)]

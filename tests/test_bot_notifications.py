@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import asyncpg
@@ -19,7 +20,7 @@ from bot import delivery
 from db.repos import bot_chats, marketplaces, orders, products, sync_logs
 from store.services import checkout, events
 from store.settings import Settings
-from tests.bot_helpers import ADMIN_ID, JobLog, customer, order, product
+from tests.bot_helpers import ADMIN_ID, JobLog, customer, order, pending_push, product
 from tests.conftest import Client
 from tests.fake_telegram import FakeTelegram, user
 
@@ -44,7 +45,7 @@ async def _checkout(pool: asyncpg.Pool, redis: ArqRedis, settings: Settings, tel
         await checkout.set_cart_quantity(pool, buyer.id, product_id, quantity, settings)
     form = checkout.parse_checkout_form({"customer_name": "Aziz Karimov", "customer_phone": "90 123 45 67",
                                          "delivery_address": "Toshkent, Chilonzor 5"})
-    return await checkout.place_order(pool, redis, settings, buyer, form, f"key-{telegram_id}")
+    return await checkout.place_order(pool, settings, buyer, form, f"key-{telegram_id}")
 
 
 async def test_checkout_reaches_the_customer_in_russian_and_the_admin_with_buttons(
@@ -72,7 +73,7 @@ async def test_status_changes_pressed_by_the_admin_reach_the_customer(
     buyer = await customer(pool, 700_011, "uz")
     phone = await product(pool, stock=5)
     placed = await order(pool, items=[(phone, 1)], user=buyer)
-    await events.order_created(arq_redis, placed.id)
+    await events.order_created(pool, placed.id)
     admin = {"id": ADMIN_ID, "is_bot": False, "first_name": "Owner", "language_code": "uz"}
     card = await telegram.wait_sent(ADMIN_ID, placed.order_number)
 
@@ -96,7 +97,7 @@ async def test_cancel_asks_first_then_returns_the_stock_and_tells_the_customer(
     buyer = await customer(pool, 700_012, "ru")
     phone = await product(pool, stock=5)
     placed = await order(pool, items=[(phone, 2)], user=buyer)
-    await events.order_created(arq_redis, placed.id)
+    await events.order_created(pool, placed.id)
     admin = {"id": ADMIN_ID, "is_bot": False, "first_name": "Owner", "language_code": "uz"}
     card = await telegram.wait_sent(ADMIN_ID, placed.order_number)
 
@@ -115,7 +116,7 @@ async def test_cancel_asks_first_then_returns_the_stock_and_tells_the_customer(
     assert cancelled is not None and cancelled.status == "cancelled" and cancelled.cancelled_at is not None
     restored = await products.get(pool, phone.id)
     assert restored is not None and restored.stock_quantity == 5
-    await worker.wait_for("propagate_stock", lambda args: args == (phone.id,))
+    assert await pending_push(pool, "stock", phone.id)
 
     # Pressing an old button again is refused with the rule's message; the card shows where it is now.
     mark = telegram.mark()
@@ -130,7 +131,7 @@ async def test_a_marketplace_order_alerts_the_admins(
 ) -> None:
     phone = await product(pool, stock=5)
     sold = await order(pool, items=[(phone, 3)], source="uzum", number="UZ-778899")
-    await events.order_created(arq_redis, sold.id)
+    await events.order_created(pool, sold.id)
 
     alert = await telegram.wait_sent(ADMIN_ID, "Buyurtma № UZ-778899")
     assert "Uzum Market" in alert.text and "× 3" in alert.text and "6 570 000 so'm" in alert.text
@@ -148,7 +149,7 @@ async def test_a_customer_who_blocked_the_bot_is_noted_and_skipped(
     phone = await product(pool, stock=5)
     telegram.block(700_013)
     placed = await order(pool, items=[(phone, 1)], user=buyer)
-    await events.order_created(arq_redis, placed.id)
+    await events.order_created(pool, placed.id)
 
     await telegram.wait_sent(ADMIN_ID, placed.order_number)  # the admin is not held up
     await telegram.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == 700_013 and c.status == 403,
@@ -157,7 +158,7 @@ async def test_a_customer_who_blocked_the_bot_is_noted_and_skipped(
     assert await bot_chats.is_blocked(pool, 700_013)
 
     # Next status change: no message is even attempted to the blocked chat.
-    await order_service.change_status(pool, arq_redis, placed.id, "confirmed", order_service.Actor.admin(ADMIN_ID))
+    await order_service.change_status(pool, placed.id, "confirmed", order_service.Actor.admin(ADMIN_ID))
     assert await _job_result(arq_redis, f"send:order-status:{placed.id}:confirmed:700013") == "blocked"
     attempts = [c for c in telegram.calls if c.method == "sendMessage" and c.chat_id == 700_013]
     assert len(attempts) == 1
@@ -176,7 +177,7 @@ async def test_telegram_429_is_honoured_and_the_message_arrives(
     phone = await product(pool, stock=5)
     placed = await order(pool, items=[(phone, 1)], user=buyer)
     telegram.fail_next("sendMessage", 429, retry_after=1, chat_id=700_014)
-    await events.order_created(arq_redis, placed.id)
+    await events.order_created(pool, placed.id)
 
     delivered = await telegram.wait_sent(700_014, placed.order_number)
     attempts = [c for c in telegram.calls if c.method == "sendMessage" and c.chat_id == 700_014]
@@ -193,14 +194,19 @@ async def test_a_message_that_cannot_be_sent_is_retried_then_logged_with_the_ord
     try:
         with pytest.raises(Retry):  # a 5xx: try again later
             await delivery.send_message(ctx, 700_015, "hi", None, "AS-2026-000042", "order placed")
-        ctx["job_try"] = delivery.MAX_SEND_TRIES
+        await arq_redis.delete("bot:ratelimit:chat:700015")  # the retry comes after the chat's slot freed
+        ctx["job_try"] = 500  # a day of tries later: given up, logged, the admins told in plain text
         with caplog.at_level(logging.ERROR, logger="bot.delivery"):
-            outcome = await delivery.send_message(ctx, 700_015, "hi", None, "AS-2026-000042", "order placed")
+            outcome = await delivery.send_message(ctx, 700_015, "hi", None, "AS-2026-000042", "order placed",
+                                                  time.time() - delivery.MAX_MESSAGE_AGE)
     finally:
         await delivery.close_bot(ctx)
     assert outcome == "failed"
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert any("AS-2026-000042" in m and "700015" in m and "dropped" in m for m in errors), errors
+    fallback = await Job(f"send:undelivered:order placed:AS-2026-000042:700015:{ADMIN_ID}", arq_redis).info()
+    assert fallback is not None and fallback.kwargs == {} and fallback.args[0] == ADMIN_ID
+    assert "AS-2026-000042" in fallback.args[1] and fallback.args[-1] is True  # plain text: nothing to mis-parse
 
 
 async def test_local_mode_jobs_send_nothing(
@@ -221,7 +227,7 @@ async def test_a_failed_sync_alerts_the_admins_at_most_once_an_hour(
     async def run(sync_type: str, status: str, error: str | None) -> int:
         log_id = await sync_logs.start(pool, uzum.id, sync_type)
         await sync_logs.finish(pool, log_id, status=status, items_processed=10, items_failed=3, error_message=error)
-        job = await arq_redis.enqueue_job("alert_sync_failure", log_id)
+        job = await arq_redis.enqueue_job("alert_sync_failure", log_id, _queue_name=events.QUEUE_NOTIFICATIONS)
         assert job is not None
         await job.result(timeout=20)
         return log_id
@@ -245,7 +251,7 @@ async def test_daily_low_stock_digest(
     await product(pool, "LOW-1", stock=2, name_uz="Kabel")
     await product(pool, "FULL-1", stock=50, name_uz="Zaryadlovchi")
     assert any(c.name == "cron:low_stock_digest" for c in delivery.CRON_JOBS)
-    await arq_redis.enqueue_job("low_stock_digest")
+    await arq_redis.enqueue_job("low_stock_digest", _queue_name=events.QUEUE_NOTIFICATIONS)
     digest = await telegram.wait_sent(ADMIN_ID, "Kunlik hisobot")
     assert "LOW-1" in digest.text and "Kabel: 2 dona" in digest.text and "FULL-1" not in digest.text
 
@@ -257,3 +263,50 @@ def test_the_worker_registers_the_bot_jobs() -> None:
     assert {"send_message", "notify_order_created", "notify_order_status", "alert_sync_failure",
             "low_stock_digest"} <= names
     assert "cron:low_stock_digest" in {c.name for c in cron_jobs()}
+
+
+async def test_a_message_is_kept_through_a_long_telegram_outage_until_it_is_a_day_old(
+    telegram: FakeTelegram, clean_bot_tables: asyncpg.Pool, bot_settings: Settings, arq_redis: ArqRedis,
+) -> None:
+    """Before: 6 tries (~112 s) and the message was gone. Now a network error or a 5xx is retried,
+    a minute apart at most, until the message is a day old."""
+    ctx: dict[str, Any] = {"settings": bot_settings, "db": clean_bot_tables, "redis": arq_redis, "job_try": 40}
+    telegram.fail_next("sendMessage", 502, times=1)
+    try:
+        with pytest.raises(Retry) as retried:  # the 40th try, 3 hours into the outage: still kept
+            await delivery.send_message(ctx, 700_017, "hi", None, "AS-2026-000043", "order placed",
+                                        time.time() - 3 * 3600)
+        assert retried.value.defer_score is not None and retried.value.defer_score <= 60_000
+        await arq_redis.delete("bot:ratelimit:chat:700017")
+        assert await delivery.send_message(ctx, 700_017, "hi", None, "AS-2026-000043", "order placed",
+                                           time.time() - 3 * 3600) == "sent"
+    finally:
+        await delivery.close_bot(ctx)
+    assert delivery.FUNCTIONS[0].max_tries >= 24 * 60  # a try a minute for a day fits
+
+
+async def test_healthz_tells_when_telegram_stops_answering_while_polling(
+    bot_app: Client, telegram: FakeTelegram, arq_redis: ArqRedis, bot_settings: Settings,
+    clean_bot_tables: asyncpg.Pool,
+) -> None:
+    body = await (await bot_app.get("/healthz")).json()
+    assert body["telegram"]["state"] == "polling"
+    telegram.fail_next("getUpdates", 502, times=10_000)  # Telegram goes away under a running bot
+    for _ in range(200):
+        body = await (await bot_app.get("/healthz")).json()
+        if body["telegram"]["state"] == "failing":
+            break
+        await asyncio.sleep(0.1)
+    detail = body["telegram"]["detail"]
+    assert body["telegram"]["state"] == "failing" and ("502" in detail or "Bad Gateway" in detail), body
+    # The worker's sends report too (they may run in another process).
+    ctx: dict[str, Any] = {"settings": bot_settings, "db": clean_bot_tables, "redis": arq_redis, "job_try": 1}
+    telegram.fail_next("sendMessage", 502, times=1)
+    try:
+        with pytest.raises(Retry):
+            await delivery.send_message(ctx, 700_018, "hi")
+    finally:
+        await delivery.close_bot(ctx)
+    body = await (await bot_app.get("/healthz")).json()
+    assert body["telegram"]["sends"]["state"] == "failing", body
+    telegram._faults.clear()

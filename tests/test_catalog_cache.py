@@ -9,7 +9,6 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from store import keys
 from store.services import products_admin
 from store.settings import Settings
 from tests.conftest import MakeClient
@@ -59,14 +58,14 @@ async def test_reads_are_served_from_the_cache_until_the_catalog_changes(shop: S
     assert cache.hits > hits
 
     # The same change through the stock service is seen at once.
-    await products_admin.set_stock(shop.pool, shop.app[keys.REDIS], SKU, 3)
+    await products_admin.set_stock(shop.pool, SKU, 3)
     await _eventually(lambda: _listed(shop, "stock_quantity"), 3)
 
 
 async def test_a_price_change_and_a_checkout_invalidate(shop: Shop) -> None:
     await _cache_on(shop)
     assert Decimal(str(await _listed(shop, "price"))) == Decimal("18000")
-    await products_admin.set_price(shop.pool, shop.app[keys.REDIS], SKU, Decimal("21000"), None)
+    await products_admin.set_price(shop.pool, SKU, Decimal("21000"), None)
     await _eventually(lambda: _listed(shop, "price"), "21000.00")
 
     stock_before = await _listed(shop, "stock_quantity")
@@ -84,5 +83,28 @@ async def test_another_process_cache_hears_the_change(
     await _cache_on(shop)
     await _cache_on(other)
     assert await _listed(other, "stock_quantity") == await _listed(shop, "stock_quantity")
-    await products_admin.set_stock(shop.pool, shop.app[keys.REDIS], SKU, 42)
+    await products_admin.set_stock(shop.pool, SKU, 42)
     await _eventually(lambda: _listed(other, "stock_quantity"), 42)
+
+
+async def test_a_lost_invalidation_channel_turns_the_cache_off_until_it_is_back(shop: Shop) -> None:
+    """Stale stock is bounded: while the LISTEN connection is gone nothing is served from memory, and
+    the reconnect starts from an empty cache (a change made meanwhile is seen)."""
+    from webapp.cache import LISTEN_NAME, TTL_SECONDS
+
+    cache = await _cache_on(shop)
+    await _listed(shop, "stock_quantity")
+    killed = await shop.pool.fetchval(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", LISTEN_NAME)
+    assert killed >= 1
+    for _ in range(400):  # found by the next check on the connection (every LISTEN_CHECK_SECONDS)
+        if not cache.enabled:
+            break
+        await asyncio.sleep(0.05)
+    assert not cache.enabled
+    # A change nobody announced: with the cache off it is read from PostgreSQL.
+    await shop.pool.execute("UPDATE products SET stock_quantity = 11 WHERE sku = $1", SKU)
+    assert await _listed(shop, "stock_quantity") == 11
+    await _cache_on(shop)  # reconnected by itself
+    assert await _listed(shop, "stock_quantity") == 11
+    assert cache.ttl <= TTL_SECONDS == 15.0  # the last safety net on every entry

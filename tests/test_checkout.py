@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import asyncpg
 import pytest
-from redis.asyncio import Redis
 
 from db.repos import products
 from store import keys
@@ -40,15 +39,15 @@ async def _snapshot(pool: asyncpg.Pool) -> dict[str, object]:
     }
 
 
-async def _queued_jobs(redis_url: str) -> set[str]:
-    redis = Redis.from_url(redis_url)
-    try:
-        return {k.decode().removeprefix("arq:job:") for k in await redis.keys("arq:job:*")}
-    finally:
-        await redis.aclose()
+async def _events(pool: asyncpg.Pool) -> set[str]:
+    """What the committed changes set off: outbox job ids and pending marketplace pushes."""
+    jobs = {r["job_id"] for r in await pool.fetch("SELECT job_id FROM outbox_events")}
+    pushes = {f"push-{r['sync_type']}:{r['product_id']}"
+              for r in await pool.fetch("SELECT sync_type, product_id FROM pending_pushes")}
+    return jobs | pushes
 
 
-async def test_checkout_creates_the_order_moves_stock_and_empties_the_cart(shop: Shop, redis_url: str) -> None:
+async def test_checkout_creates_the_order_moves_stock_and_empties_the_cart(shop: Shop) -> None:
     buds, cable = await shop.product("AS-AUD-BUDS"), await shop.product("AS-ACC-CBL")
     customer = shop.customer(700000001, language_code="ru")
     assert (await customer.put_cart(buds.id, 2)).status == 200
@@ -79,9 +78,8 @@ async def test_checkout_creates_the_order_moves_stock_and_empties_the_cart(shop:
     cart = await customer.get("/api/cart")
     assert cart.body["lines"] == []
     assert await shop.pool.fetchval("SELECT phone FROM users WHERE telegram_id = 700000001") == "+998901234567"
-    jobs = await _queued_jobs(redis_url)
-    assert f"order-created:{order['id']}" in jobs
-    assert {f"propagate-stock:{buds.id}", f"propagate-stock:{cable.id}"} <= jobs
+    written = await _events(shop.pool)  # in the order's own transaction
+    assert written == {f"order-created:{order['id']}", f"push-stock:{buds.id}", f"push-stock:{cable.id}"}
 
     mine = await customer.get("/api/orders")
     assert [o["order_number"] for o in mine.body["items"]] == [order["order_number"]]
@@ -247,7 +245,7 @@ async def test_a_changed_price_is_refused_with_the_refreshed_cart_then_ordered_a
     assert Decimal(confirmed.body["items"][0]["price"]) == Decimal("135000")
 
 
-async def test_the_customer_cancels_their_pending_order_and_the_stock_comes_back(shop: Shop, redis_url: str) -> None:
+async def test_the_customer_cancels_their_pending_order_and_the_stock_comes_back(shop: Shop) -> None:
     bag = await shop.product("AS-TRV-BAG")
     customer = shop.customer()
     await customer.put_cart(bag.id, 2)
@@ -263,7 +261,7 @@ async def test_the_customer_cancels_their_pending_order_and_the_stock_comes_back
     assert cancelled.body["status"] == "cancelled" and cancelled.body["cancelled_at"]
     assert cancelled.body["can_cancel"] is False
     assert (await shop.product("AS-TRV-BAG")).stock_quantity == bag.stock_quantity
-    assert f"order-status:{order['id']}:cancelled" in await _queued_jobs(redis_url)
+    assert f"order-status:{order['id']}:cancelled" in await _events(shop.pool)
 
     again = await customer.call("POST", f"/api/orders/{number}/cancel")
     assert again.status == 200  # already cancelled: nothing changes, stock is not returned twice
@@ -275,7 +273,7 @@ async def test_a_customer_cannot_cancel_a_confirmed_order(shop: Shop) -> None:
     await customer.put_cart((await shop.product("AS-TEA-GRN")).id, 1)
     number = (await customer.checkout()).body["order_number"]
     app = shop.app
-    await order_service.change_status(app[keys.DB], app[keys.REDIS], number, "confirmed",
+    await order_service.change_status(app[keys.DB], number, "confirmed",
                                       order_service.Actor.admin(1))
     reply = await customer.call("POST", f"/api/orders/{number}/cancel")
     assert reply.status == 409 and reply.error["code"] == "status_transition_not_allowed"
@@ -287,20 +285,20 @@ async def test_admin_status_transitions_stamp_times_and_refuse_skips(shop: Shop)
     tea = await shop.product("AS-TEA-GRN")
     await customer.put_cart(tea.id, 3)
     order_id = (await customer.checkout()).body["id"]
-    db, redis, admin = shop.app[keys.DB], shop.app[keys.REDIS], order_service.Actor.admin(42)
+    db, admin = shop.app[keys.DB], order_service.Actor.admin(42)
 
     with pytest.raises(order_service.TransitionNotAllowed):
-        await order_service.change_status(db, redis, order_id, "delivered", admin)
-    confirmed = await order_service.change_status(db, redis, order_id, "confirmed", admin)
+        await order_service.change_status(db, order_id, "delivered", admin)
+    confirmed = await order_service.change_status(db, order_id, "confirmed", admin)
     assert confirmed.changed and confirmed.order.confirmed_at is not None
     assert order_service.allowed_next(confirmed.order, admin) == ["shipped", "cancelled"]
-    shipped = await order_service.change_status(db, redis, order_id, "shipped", admin)
+    shipped = await order_service.change_status(db, order_id, "shipped", admin)
     with pytest.raises(order_service.TransitionNotAllowed):
-        await order_service.change_status(db, redis, order_id, "cancelled", admin)
-    delivered = await order_service.change_status(db, redis, order_id, "delivered", admin)
+        await order_service.change_status(db, order_id, "cancelled", admin)
+    delivered = await order_service.change_status(db, order_id, "delivered", admin)
     assert (shipped.old, delivered.order.status) == ("confirmed", "delivered")
     assert delivered.order.delivered_at is not None
-    assert (await order_service.change_status(db, redis, order_id, "delivered", admin)).changed is False
+    assert (await order_service.change_status(db, order_id, "delivered", admin)).changed is False
     assert (await shop.product("AS-TEA-GRN")).stock_quantity == tea.stock_quantity - 3
 
 
@@ -309,10 +307,10 @@ async def test_an_admin_cancels_a_confirmed_order_and_the_stock_comes_back(shop:
     kettle = await shop.product("AS-KIT-KTL")
     await customer.put_cart(kettle.id, 4)
     number = (await customer.checkout()).body["order_number"]
-    db, redis, admin = shop.app[keys.DB], shop.app[keys.REDIS], order_service.Actor.admin(42)
-    await order_service.change_status(db, redis, number, "confirmed", admin)
-    change = await order_service.change_status(db, redis, number, "cancelled", admin)
+    db, admin = shop.app[keys.DB], order_service.Actor.admin(42)
+    await order_service.change_status(db, number, "confirmed", admin)
+    change = await order_service.change_status(db, number, "cancelled", admin)
     assert change.order.cancelled_at is not None and change.old == "confirmed"
     assert (await shop.product("AS-KIT-KTL")).stock_quantity == kettle.stock_quantity
     with pytest.raises(NotFound):
-        await order_service.change_status(db, redis, "AS-1999-000001", "confirmed", admin)
+        await order_service.change_status(db, "AS-1999-000001", "confirmed", admin)

@@ -92,7 +92,8 @@ async def test_run_local_mode_then_restart_with_unreachable_telegram(data_dir: P
     store = Store(data_dir, port)
     try:
         health = await store.wait_healthy()
-        assert health["telegram"] == {"state": "off", "detail": "local mode: BOT_TOKEN is not set", "bot": None}
+        assert health["telegram"] == {"state": "off", "detail": "local mode: BOT_TOKEN is not set", "bot": None,
+                                      "sends": {"state": "unknown"}}
         output = store.output()
         assert "bot: off (local mode" in output
         assert "embedded PostgreSQL" in output and "embedded Redis" in output

@@ -91,10 +91,12 @@ async def test_new_orders_become_one_order_each_however_often_they_are_fetched(b
     side = await marketplace_orders.get(bench.pool, first.id)
     assert side is not None and side.stock_taken == {str(items[0].id): 2, str(items[1].id): 1}
     assert side.raw_status == "CREATED"
-    # After each commit: the new-order notification and the stock push were queued.
-    queued = {k.decode() for k in await bench.redis.keys("arq:job:*")}
-    assert {f"arq:job:order-created:{o.id}" for o in (first, hidden, wb, oz)} <= queued
-    assert {f"arq:job:propagate-stock:{p.id}" for p in items} <= queued
+    # With each order, in its transaction: the new-order notification and the stock pushes.
+    written = {r["job_id"] for r in await bench.pool.fetch("SELECT job_id FROM outbox_events")}
+    assert {f"order-created:{o.id}" for o in (first, hidden, wb, oz)} <= written
+    pushes = {r["product_id"] for r in await bench.pool.fetch(
+        "SELECT product_id FROM pending_pushes WHERE sync_type = 'stock'")}
+    assert {p.id for p in items} <= pushes
 
 
 async def test_two_workers_importing_at_once_make_exactly_one_order_each(bench: Bench) -> None:
@@ -159,8 +161,8 @@ async def test_a_cancellation_returns_the_stock_once_and_a_return_is_flagged(ben
     assert first_side.stock_returned_at is not None
     (wb,) = (await by_marketplace_id(bench.pool, "wildberries")).values()
     assert wb.status == "cancelled"
-    queued = {k.decode() for k in await bench.redis.keys("arq:job:order-status:*")}
-    assert f"arq:job:order-status:{first.id}:cancelled" in queued
+    written = {r["job_id"] for r in await bench.pool.fetch("SELECT job_id FROM outbox_events")}
+    assert f"order-status:{first.id}:cancelled" in written
 
 
 async def test_statuses_only_move_forwards_and_arbitration_keeps_the_last_one(bench: Bench) -> None:

@@ -145,8 +145,9 @@ async def test_items_the_marketplace_refuses_are_recorded_and_make_the_run_parti
     again = await run(bench, "ozon", "stock")
     assert (again.status, again.items_processed) == ("error", 1)
     # A run that failed or lost items tells the admins (the bot's job throttles itself).
-    queued = {k.decode() for k in await bench.redis.keys("arq:job:sync-alert:*")}
-    assert queued == {f"arq:job:sync-alert:{e.id}" for e in (ozon_stock, wb_stock, again)}
+    queued = {r["job_id"] for r in await bench.pool.fetch(
+        "SELECT job_id FROM outbox_events WHERE job_name = 'alert_sync_failure'")}  # written with the run's end
+    assert queued == {f"sync-alert:{e.id}" for e in (ozon_stock, wb_stock, again)}
 
 
 async def test_a_failing_batch_and_a_timeout_mid_run_leave_the_rest_of_the_run_going(bench: Bench) -> None:
@@ -201,3 +202,121 @@ async def test_no_429_storm_under_the_documented_limits(bench: Bench) -> None:
     calls = bench.uzum.calls.for_endpoint(UZUM_PRICES)
     assert len([c for c in calls if c.status == 200]) == 22
     assert [c for c in calls if c.status == 429] == []
+
+
+async def set_stock(bench: Bench, product_id: int, quantity: int) -> None:
+    await bench.pool.execute("UPDATE products SET stock_quantity = $2 WHERE id = $1", product_id, quantity)
+
+
+async def test_a_200_that_applied_nothing_is_sent_again_and_the_marketplaces_converge(bench: Bench) -> None:
+    """Issue #13 item 6, as measured (Uzum 591, WB 590, master 589): pushes answered with a 200 that
+    applied nothing (empty body, `{}`, another shape, a hollow success wrapper) must not be recorded
+    as accepted, or the delta sync never sends them again."""
+    items = await make_products(bench.pool, 3, stock=591)
+    await bench.add_marketplaces(("uzum", "wildberries", "ozon"))
+    for slug in ("uzum", "wildberries", "ozon"):
+        await bench.map_products(slug, items)
+        assert (await run(bench, slug, "stock")).status == "success"
+    sold = items[0]
+
+    # A sale: Uzum's answer is an empty 200 that changed nothing; WB and Ozon take 590.
+    await set_stock(bench, sold.id, 590)
+    bench.uzum.inject_fault("garbage", 1, path="/api/seller-openapi/v2/fbs/sku/stocks", body="empty")
+    first = {slug: await run(bench, slug, "stock") for slug in ("uzum", "wildberries", "ozon")}
+    # Another sale: now every marketplace answers a 200 of the wrong shape and applies nothing.
+    await set_stock(bench, sold.id, 589)
+    for state, path, body in ((bench.uzum, "/api/seller-openapi/v2/fbs/sku/stocks", "object"),
+                              (bench.wb, f"/api/v3/stocks/{WB_WAREHOUSE}", "hollow"),
+                              (bench.ozon, "/v2/products/stocks", "shape")):
+        state.inject_fault("garbage", 1, path=path, body=body)
+    second = {slug: await run(bench, slug, "stock") for slug in ("uzum", "wildberries", "ozon")}
+
+    assert [bench.stock_on(s, sold) for s in ("uzum", "wildberries", "ozon")] == [591, 590, 590]
+    assert (first["uzum"].status, first["wildberries"].status, first["ozon"].status) == ("error", "success", "success")
+    for entry in (first["uzum"], *second.values()):
+        assert (entry.status, entry.items_processed, entry.items_failed) == ("error", 1, 1), entry
+        assert "the marketplace answered 200 but" in (entry.error_message or ""), entry.error_message
+        failed = await sync_logs.items(bench.pool, entry.id)
+        assert [f.item_ref for f in failed] == [sold.sku]
+    for mapping in await marketplace_products.list_for_product(bench.pool, sold.id):
+        assert mapping.marketplace_stock in (591, 590)  # what each last confirmed, never 589
+
+    # The next delta run sends the item again (and only it) and everything converges on 589.
+    again = {slug: await run(bench, slug, "stock") for slug in ("uzum", "wildberries", "ozon")}
+    assert {(e.status, e.items_processed) for e in again.values()} == {("success", 1)}
+    assert [bench.stock_on(s, sold) for s in ("uzum", "wildberries", "ozon")] == [589, 589, 589]
+    assert {m.marketplace_stock for m in await marketplace_products.list_for_product(bench.pool, sold.id)} == {589}
+
+
+async def test_ozons_30_second_rule_defers_items_instead_of_failing_them(bench: Bench) -> None:
+    """Issue #13 item 8: an Ozon stock update less than 30 s after the last one of that product and
+    warehouse (TOO_MANY_REQUESTS per item) is re-sent after the 30 s, not an error: the run is a
+    success with no failed items and no alert, the item is not recorded as pushed (it stays in the
+    delta), and the RunResult says which items to re-send and when."""
+    items = await make_products(bench.pool, 5, stock=10)
+    await bench.add_marketplaces(("ozon",))
+    await bench.map_products("ozon", items)
+    bench.ozon.configure({"stock_pair_window": 30})  # the real rule
+    assert (await run(bench, "ozon", "stock")).status == "success"
+    for sold in items[:3]:  # three products sell again within the 30 s
+        await set_stock(bench, sold.id, 9)
+    bench.ozon.products.pop(ozon_ids(3)["product_id"])  # and one item fails for a real reason
+    await set_stock(bench, items[3].id, 8)
+    bench.ozon.stock_updated_at.pop((OZON_WAREHOUSE, ozon_ids(4)["product_id"]))  # its 30 s are over
+    await set_stock(bench, items[4].id, 7)
+
+    entry = await run(bench, "ozon", "stock")
+
+    assert (entry.status, entry.items_processed, entry.items_failed) == ("partial", 5, 1)
+    assert bench.stock_on("ozon", items[4]) == 7
+    assert "3 deferred by Ozon's 30-s rule" in (entry.error_message or "") and "re-sent after 30 s" in (
+        entry.error_message or "")
+    assert [f.item_ref for f in await sync_logs.items(bench.pool, entry.id)] == [items[3].sku]
+    for sold in items[:3]:
+        assert bench.stock_on("ozon", sold) == 10
+        assert (await marketplace_products.list_for_product(bench.pool, sold.id))[0].marketplace_stock == 10
+
+    # Only deferrals: a success, no failed item, no alert; the RunResult names them and the wait.
+    await bench.pool.execute("UPDATE products SET stock_quantity = 10 WHERE id = $1", items[3].id)
+    await bench.pool.execute("UPDATE marketplace_products SET marketplace_stock = 10 WHERE product_id = $1",
+                             items[3].id)
+    await bench.redis.flushdb()
+    marketplace = await marketplaces.get_by_slug(bench.pool, "ozon")
+    assert marketplace is not None
+    candidates = await marketplace_products.stock_candidates(bench.pool, marketplace.id, full=False)
+    assert sorted(c.product_id for c in candidates) == sorted(p.id for p in items[:3])
+    entry, result = await marketplace_sync.run_logged_result(
+        bench.deps, marketplace, "stock",
+        lambda adapter: marketplace_sync.push_stocks(bench.deps, marketplace, adapter, candidates),
+        scheduled=False)
+    assert (entry.status, entry.items_processed, entry.items_failed) == ("success", 3, 0)
+    assert "3 deferred by Ozon's 30-s rule" in (entry.error_message or "")
+    assert result.retry_after == 30.0 and sorted(result.deferred_ids) == sorted(c.id for c in candidates)
+    assert not result.failures and await bench.redis.keys("arq:job:sync-alert:*") == []
+
+    # After the 30 s the delta run sends them again (and only them) and they land.
+    bench.ozon.stock_updated_at.clear()
+    again = await run(bench, "ozon", "stock")
+    assert (again.status, again.items_processed, again.error_message) == ("success", 3, None)
+    assert [bench.stock_on("ozon", p) for p in items[:3]] == [9, 9, 9]
+
+
+async def test_two_sales_within_30_s_defer_the_second_ozon_push_without_an_error_row(bench: Bench) -> None:
+    items = await make_products(bench.pool, 1, stock=10)
+    await bench.add_marketplaces(("ozon",))
+    await bench.map_products("ozon", items)
+    bench.ozon.configure({"stock_pair_window": 30})
+    sold = items[0]
+    await set_stock(bench, sold.id, 9)
+    first = await marketplace_sync.propagate(bench.deps, "stock", [sold.id])
+    await set_stock(bench, sold.id, 8)
+    second = await marketplace_sync.propagate(bench.deps, "stock", [sold.id])
+
+    assert [e.status for e in first.logs] == ["success"] and not first.retry
+    assert [(e.status, e.items_failed) for e in second.logs] == [("success", 0)]
+    assert list(second.retry) == [sold.id] and second.retry[sold.id] >= 30.0  # re-sent once Ozon's wait is over
+    assert bench.stock_on("ozon", sold) == 9
+    assert await bench.pool.fetchval("SELECT count(*) FROM outbox_events WHERE job_name = 'alert_sync_failure'") == 0
+    bench.ozon.stock_updated_at.clear()  # the 30 s are over: the drainer's retry sends it
+    third = await marketplace_sync.propagate(bench.deps, "stock", [sold.id])
+    assert [e.status for e in third.logs] == ["success"] and bench.stock_on("ozon", sold) == 8

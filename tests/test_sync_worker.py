@@ -6,6 +6,7 @@ and a sale during a push as one more."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -13,8 +14,6 @@ from decimal import Decimal
 
 import asyncpg
 import pytest
-from arq.connections import ArqRedis
-from arq.worker import Worker
 
 from db.models import Product
 from db.repos import marketplaces, sync_logs, sync_state
@@ -22,7 +21,7 @@ from store.services import events, marketplace_sync, stock
 from store.services.marketplace_admin import AdminError
 from store.settings import Settings
 from sync import jobs
-from sync.worker import build_worker, stop_worker
+from sync.worker import WorkerService
 from tests.conftest import MakeClient
 from tests.sync_support import SLUGS, Bench, make_products, open_bench, product
 from tests.tma import start_shop
@@ -34,18 +33,29 @@ async def bench(pool: asyncpg.Pool, settings: Settings, redis_url: str) -> Async
         yield opened
 
 
-async def close(worker: Worker) -> None:
-    await stop_worker(worker)
+def service(bench: Bench) -> WorkerService:
+    return WorkerService(bench.settings, bench.settings.redis_url or "", bench.settings.database_url or "",
+                         bench.pool)
 
 
-async def burst(bench: Bench) -> Worker:
-    """Run the worker until its queue is empty (deferred jobs included)."""
-    worker = build_worker(bench.settings, bench.settings.redis_url or "", bench.pool, burst=True)
+async def burst(bench: Bench) -> None:
+    """Run the worker until nothing is left: outbox delivered, pushes pushed, queues empty."""
+    worker = service(bench)
     try:
-        await asyncio.wait_for(worker.main(), 60)
+        await worker.run_until_idle(60)
     finally:
-        await close(worker)
-    return worker
+        await worker.close()
+
+
+@contextlib.asynccontextmanager
+async def running(bench: Bench) -> AsyncIterator[WorkerService]:
+    worker = service(bench)
+    task = asyncio.create_task(worker.run())
+    try:
+        yield worker
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def not_due(bench: Bench) -> None:
@@ -140,9 +150,7 @@ async def test_a_mini_app_checkout_reaches_every_marketplace_within_seconds(
     buds, cable = await shop.product("AS-AUD-BUDS"), await shop.product("AS-ACC-CBL")
     await mapped_everywhere(bench, [buds, cable])
     assert stocks_everywhere(bench, buds) == [buds.stock_quantity] * 3
-    worker = build_worker(bench.settings, bench.settings.redis_url or "", bench.pool)
-    running = asyncio.create_task(worker.main())
-    try:
+    async with running(bench):
         customer = shop.customer(700000002)
         assert (await customer.put_cart(buds.id, 2)).status == 200
         assert (await customer.checkout()).status == 201
@@ -151,14 +159,10 @@ async def test_a_mini_app_checkout_reaches_every_marketplace_within_seconds(
         took = await eventually(lambda: _shows(bench, buds, left), "the sale reaching the marketplaces")
         assert took < 10
 
-        # A second sale after that push is pushed too: the first job kept no result, so its id is free.
+        # A second sale after that push is pushed too.
         assert (await customer.put_cart(buds.id, 1)).status == 200
         assert (await customer.checkout()).status == 201
         await eventually(lambda: _shows(bench, buds, left - 1), "the second sale reaching the marketplaces")
-    finally:
-        await close(worker)
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
     assert stocks_everywhere(bench, cable) == [cable.stock_quantity] * 3  # nothing else was touched
     pushes = [e for e in await sync_logs.recent(bench.pool, limit=100) if e.sync_type == "stock"]
     assert len(pushes) == 3 * 3 and all(e.status == "success" for e in pushes)  # first run + 2 propagations
@@ -168,11 +172,11 @@ async def _shows(bench: Bench, item: Product, quantity: int) -> bool:
     return stocks_everywhere(bench, item) == [quantity] * 3
 
 
-async def _sell(pool: asyncpg.Pool, redis: ArqRedis, item: Product, units: int = 1) -> None:
-    """A sale anywhere: stock taken in its own transaction, then the event after the commit."""
+async def _sell(pool: asyncpg.Pool, item: Product, units: int = 1) -> None:
+    """A sale anywhere: stock taken and the event written in one transaction."""
     async with pool.acquire() as conn, conn.transaction():
         await stock.take(conn, item.id, units)
-    await events.stock_changed(redis, [item.id])
+        await events.stock_changed(conn, [item.id])
 
 
 async def test_a_burst_of_sales_makes_one_push_per_marketplace(bench: Bench) -> None:
@@ -182,7 +186,7 @@ async def test_a_burst_of_sales_makes_one_push_per_marketplace(bench: Bench) -> 
         state.calls.clear()
 
     for _ in range(5):
-        await _sell(bench.pool, bench.redis, items[0])  # within the 1 s debounce: one job
+        await _sell(bench.pool, items[0])  # within the 1 s debounce: one pending push
     await burst(bench)
 
     assert stocks_everywhere(bench, items[0]) == [15, 15, 15]
@@ -191,8 +195,8 @@ async def test_a_burst_of_sales_makes_one_push_per_marketplace(bench: Bench) -> 
     assert bench.ozon.calls.count("POST /v2/products/stocks") == 1
     # Running the push again finds nothing to send: no call, no log.
     before = len(await sync_logs.recent(bench.pool, limit=100))
-    outcome = await marketplace_sync.propagate_stock(bench.deps, items[0].id)
-    assert outcome.logs == [] and len(await sync_logs.recent(bench.pool, limit=100)) == before
+    outcome = await marketplace_sync.propagate(bench.deps, "stock", [items[0].id])
+    assert outcome.logs == [] and outcome.retry == {} and len(await sync_logs.recent(bench.pool, limit=100)) == before
 
 
 async def test_a_sale_while_the_push_is_running_is_pushed_after_it(bench: Bench) -> None:
@@ -200,17 +204,11 @@ async def test_a_sale_while_the_push_is_running_is_pushed_after_it(bench: Bench)
     await mapped_everywhere(bench, items)
     # Wildberries answers slowly this once, so the second sale lands while the job is in that call.
     slow = bench.wb.inject_fault("timeout", 1, path="/api/v3/stocks", delay=1.0)
-    worker = build_worker(bench.settings, bench.settings.redis_url or "", bench.pool)
-    running = asyncio.create_task(worker.main())
-    try:
-        await _sell(bench.pool, bench.redis, items[0])
+    async with running(bench):
+        await _sell(bench.pool, items[0])
         await eventually(lambda: _true(slow.served == 1), "the push reaching Wildberries")
-        await _sell(bench.pool, bench.redis, items[0])  # its enqueue finds the job still running
+        await _sell(bench.pool, items[0])  # the pending row's version moves on while it is pushed
         await eventually(lambda: _shows(bench, items[0], 18), "the second sale reaching the marketplaces")
-    finally:
-        await close(worker)
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
     assert (await product(bench.pool, items[0].id)).stock_quantity == 18
 
 
@@ -227,7 +225,7 @@ async def test_a_price_change_reaches_every_marketplace_and_a_disabled_one_is_le
     await bench.pool.execute("UPDATE marketplaces SET is_active = FALSE WHERE slug = 'ozon'")
     await bench.pool.execute("UPDATE products SET price = 50000, sale_price = 45000 WHERE id = $1", items[0].id)
 
-    await events.price_changed(bench.redis, [items[0].id])  # what the bot's /price sends after its commit
+    await events.price_changed(bench.pool, [items[0].id])  # what the bot's /price writes with its change
     await burst(bench)
 
     uzum_sku = bench.uzum.skus[7_000_000]

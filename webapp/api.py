@@ -185,8 +185,7 @@ async def create_order(request: web.Request) -> web.Response:
     form = checkout.parse_checkout_form(await _json_body(request))
     user = request[USER]
     try:
-        placed = await checkout.place_order(request.app[keys.DB], request.app[keys.REDIS],
-                                            request.app[keys.SETTINGS], user, form, key)
+        placed = await checkout.place_order(request.app[keys.DB], request.app[keys.SETTINGS], user, form, key)
     except checkout.CartConflict as exc:
         exc.details["cart"] = serialize.cart(exc.cart, _lang(request))
         raise
@@ -222,7 +221,7 @@ async def get_order(request: web.Request) -> web.Response:
 async def cancel_order(request: web.Request) -> web.Response:
     user = request[USER]
     change = await order_service.change_status(
-        request.app[keys.DB], request.app[keys.REDIS], _order_number(request), "cancelled",
+        request.app[keys.DB], _order_number(request), "cancelled",
         order_service.Actor.customer(user.id),
     )
     return _json(serialize.order(change.order, change.items, _lang(request), user.id))

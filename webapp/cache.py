@@ -1,11 +1,15 @@
 """An in-process cache of catalog reads (home, category pages, search), invalidated everywhere at once.
 
-Every change to what the catalog shows (stock, prices, names, activation, categories, banners) is
-followed, after its transaction commits, by `store.services.events.catalog_changed`, which publishes on
-a Redis channel. Each store process subscribes and drops its whole cache on a message, so a change is
-visible to every customer within the time it takes Redis to deliver one message. While the subscription
-is down (Redis restarting) the cache is off and every read goes to PostgreSQL: stale data is never
-served for longer than that. A TTL bounds an entry's life as a second safety net.
+Every change to what the catalog shows (stock, prices, names, activation, categories, banners) calls
+`store.services.events.catalog_changed` inside its transaction, which NOTIFYs a PostgreSQL channel
+when the transaction commits. Each store process LISTENs on one connection of its own and drops its
+whole cache on a notification, so a change is visible to every customer within one NOTIFY delivery
+(milliseconds) of its commit. This needs PostgreSQL only: a Redis outage does not touch it.
+
+Staleness bound: while the LISTEN connection is down (PostgreSQL restarting, a network fault, found
+within LISTEN_CHECK_SECONDS by a query on it) the cache is off and every read goes to PostgreSQL; a
+reconnect drops the cache first. As the last safety net every entry lives at most TTL_SECONDS. So a
+customer never sees stock or prices older than TTL_SECONDS (15 s), and normally sees them at once.
 """
 
 from __future__ import annotations
@@ -18,18 +22,19 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar, cast
 
+import asyncpg
 from aiohttp import web
-from redis.exceptions import RedisError
 
+from db.repos.outbox import CATALOG_CHANNEL
 from store import keys
-from store.services.events import CATALOG_CHANNEL
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+TTL_SECONDS = 15.0
 
 
 class CatalogCache:
-    def __init__(self, *, max_entries: int = 4096, ttl: float = 60.0) -> None:
+    def __init__(self, *, max_entries: int = 4096, ttl: float = TTL_SECONDS) -> None:
         self.max_entries, self.ttl = max_entries, ttl
         self.enabled = False  # only while the invalidation channel is subscribed
         self._entries: OrderedDict[str, tuple[float, object]] = OrderedDict()
@@ -92,24 +97,31 @@ class CatalogCache:
 CATALOG_CACHE = web.AppKey("catalog_cache", CatalogCache)
 
 
+LISTEN_CHECK_SECONDS = 5.0
+LISTEN_NAME = "amazing-store-catalog-listen"
+
+
 async def _listen(app: web.Application, cache: CatalogCache) -> None:
     delay = 0.5
+    dsn = app[keys.ENDPOINTS].database_url
     while True:
-        pubsub = app[keys.REDIS].pubsub()
+        conn: asyncpg.Connection | None = None
         try:
-            await pubsub.subscribe(CATALOG_CHANNEL)
+            conn = await asyncpg.connect(dsn, timeout=5, server_settings={"application_name": LISTEN_NAME})
+            await conn.add_listener(CATALOG_CHANNEL, lambda *_: cache.invalidate())
             cache.invalidate()  # whatever happened while we were not listening
             cache.enabled, delay = True, 0.5
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    cache.invalidate()
-        except (RedisError, OSError) as exc:
+            while True:  # a dead connection is found by a query; NOTIFY alone would just go quiet
+                await asyncio.sleep(LISTEN_CHECK_SECONDS)
+                await conn.fetchval("SELECT 1", timeout=LISTEN_CHECK_SECONDS)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             log.warning("catalog cache off: invalidation channel lost (%s); retrying", type(exc).__name__)
         finally:
             cache.enabled = False
             cache.invalidate()
-            with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(), 2)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 10.0)
 

@@ -30,6 +30,8 @@ class WriteRateLimit:
 
 
 WRITE_RATE_LIMIT = web.AppKey("write_rate_limit", WriteRateLimit)
+WARN_EVERY = 60.0
+_warned_at = -WARN_EVERY
 
 
 async def check_write(redis: ArqRedis, user_id: int, rule: WriteRateLimit, *, now: float | None = None) -> None:
@@ -45,8 +47,11 @@ async def check_write(redis: ArqRedis, user_id: int, rule: WriteRateLimit, *, no
             pipe.incr(key)
             pipe.expire(key, rule.window + 1)
             count, _ = await pipe.execute()
-    except (RedisError, OSError):
-        log.warning("rate limit not checked: Redis is unavailable", exc_info=True)
+    except (RedisError, OSError) as exc:  # redis-py's TimeoutError (a frozen Redis) is a RedisError
+        global _warned_at
+        if time.monotonic() - _warned_at > WARN_EVERY:  # one line a minute, not one per request
+            _warned_at = time.monotonic()
+            log.warning("rate limit not checked: Redis is unavailable (%s); writes let through", type(exc).__name__)
         return
     if int(count) > rule.limit:
         retry_after = max(1, math.ceil((window + 1) * rule.window - current))

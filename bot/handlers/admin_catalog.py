@@ -104,7 +104,7 @@ async def decide(callback: CallbackQuery, callback_data: ImportDecision, db: asy
         await callback.answer()
         return
     try:
-        result = await catalog_import.apply(db, redis, data)
+        result = await catalog_import.apply(db, data)
     except ImportRejected as exc:
         await edit(callback, preview_text(exc.plan, "CSV", lang), None)
         if isinstance(callback.message, Message):

@@ -143,7 +143,7 @@ async def _change(callback: CallbackQuery, db: asyncpg.Pool, redis: ArqRedis, or
                   lang: str) -> None:
     admin = callback.from_user.id
     try:
-        change = await order_service.change_status(db, redis, order_id, status, Actor.admin(admin))
+        change = await order_service.change_status(db, order_id, status, Actor.admin(admin))
     except TransitionNotAllowed:
         # Someone (another admin, the customer, a marketplace) moved it first: show where it is now.
         order = await orders.get(db, order_id)

@@ -57,7 +57,7 @@ async def set_stock(message: Message, command: CommandObject, db: asyncpg.Pool, 
         await message.answer(t("bot.stock.usage", lang))
         return
     quantity = products_admin.parse_quantity(args[1])
-    result = await products_admin.set_stock(db, redis, parse_sku(args[0]), quantity)
+    result = await products_admin.set_stock(db, parse_sku(args[0]), quantity)
     await message.answer(t("bot.stock.done", lang, sku=render.esc(result.product.sku), old=result.previous,
                            new=result.product.stock_quantity))
 
@@ -70,7 +70,7 @@ async def set_price(message: Message, command: CommandObject, db: asyncpg.Pool, 
         return
     price = products_admin.parse_money(args[1])
     sale_price = products_admin.parse_money(args[2]) if len(args) == 3 else None
-    result = await products_admin.set_price(db, redis, parse_sku(args[0]), price, sale_price)
+    result = await products_admin.set_price(db, parse_sku(args[0]), price, sale_price)
     product = result.product
     sale = render.money(product.sale_price, lang) if product.sale_price is not None else t("bot.price.no_sale", lang)
     await message.answer(t("bot.price.done", lang, sku=render.esc(product.sku),

@@ -19,6 +19,7 @@ from bot.messaging import answer
 from db.repos import marketplaces
 from store.errors import ValidationFailed
 from store.i18n import t
+from store.services import marketplace_sync
 from store.services.stats import PERIODS
 from store.validation import printable
 
@@ -33,7 +34,9 @@ async def stats(message: Message, command: CommandObject, db: asyncpg.Pool, lang
     await answer(message, await reports.stats_text(db, args[0], lang))
 
 
-async def sync_status(message: Message, db: asyncpg.Pool, lang: str) -> None:
+async def sync_status(message: Message, db: asyncpg.Pool, redis: ArqRedis, lang: str) -> None:
+    # A run left open by a process that died is closed first: "running" then means running.
+    await marketplace_sync.close_dead_runs(db, redis)
     await answer(message, await reports.sync_status_text(db, lang))
 
 

@@ -100,3 +100,17 @@ async def list_syncing_product(db: Executor, product_id: int) -> list[Marketplac
         product_id,
     )
     return Marketplace.from_records(rows)
+
+
+async def list_syncing_products(db: Executor, product_ids: list[int]) -> list[Marketplace]:
+    """Active marketplaces with auto sync on and an API key where any of these products has an
+    active mapping."""
+    rows = await db.fetch(
+        f"""SELECT {", ".join("m." + c.strip() for c in _COLUMNS.split(","))} FROM marketplaces m
+            WHERE m.is_active = TRUE AND m.auto_sync_enabled = TRUE AND m.api_key_encrypted IS NOT NULL
+              AND EXISTS (SELECT 1 FROM marketplace_products mp
+                          WHERE mp.marketplace_id = m.id AND mp.product_id = ANY($1::int[]) AND mp.is_active = TRUE)
+            ORDER BY m.id""",
+        product_ids,
+    )
+    return Marketplace.from_records(rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from db.models import SyncLog, SyncLogItem
 from db.pool import Executor
 
+INTERRUPTED = "interrupted (the process stopped)"  # error_message of a run closed after its process died
 _COLUMNS = (
     "id, marketplace_id, sync_type, status, items_processed, items_failed, error_message, "
     "started_at, completed_at"
@@ -34,6 +35,39 @@ async def finish(
     )
     assert row is not None
     return SyncLog.from_record(row)
+
+
+async def close_open(db: Executor, marketplace_id: int, sync_type: str) -> int:
+    """Close every open run of this marketplace and type as interrupted. Only for the caller holding
+    that (marketplace, type)'s run lock: runs never overlap, so any open row then belongs to a
+    process that died. Returns how many were closed."""
+    rows = await db.fetch(
+        """UPDATE sync_logs SET completed_at = now() AT TIME ZONE 'UTC', status = 'error', error_message = $3
+           WHERE marketplace_id = $1 AND sync_type = $2 AND completed_at IS NULL RETURNING id""",
+        marketplace_id, sync_type, INTERRUPTED,
+    )
+    return len(rows)
+
+
+async def open_runs(db: Executor) -> list[tuple[int, str, str]]:
+    """(id, marketplace slug, sync type) of every run not finished (running, or its process died)."""
+    rows = await db.fetch(
+        """SELECT l.id, m.slug, l.sync_type FROM sync_logs l JOIN marketplaces m ON m.id = l.marketplace_id
+           WHERE l.completed_at IS NULL ORDER BY l.id"""
+    )
+    return [(r["id"], r["slug"], r["sync_type"]) for r in rows]
+
+
+async def close_interrupted(db: Executor, log_ids: list[int]) -> int:
+    """Close these runs, if still open, as interrupted (their process stopped). Returns how many."""
+    if not log_ids:
+        return 0
+    rows = await db.fetch(
+        """UPDATE sync_logs SET completed_at = now() AT TIME ZONE 'UTC', status = 'error', error_message = $2
+           WHERE id = ANY($1::int[]) AND completed_at IS NULL RETURNING id""",
+        log_ids, INTERRUPTED,
+    )
+    return len(rows)
 
 
 async def recent(db: Executor, marketplace_id: int | None = None, limit: int = 20) -> list[SyncLog]:

@@ -39,7 +39,6 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from arq.connections import ArqRedis
 
 from db.models import Category, Product
 from db.pool import Executor
@@ -398,7 +397,7 @@ async def _category_id(db: Executor, index: _CategoryIndex, path: tuple[str, ...
     return parent
 
 
-async def apply(pool: asyncpg.Pool, redis: ArqRedis, data: bytes) -> ImportResult:
+async def apply(pool: asyncpg.Pool, data: bytes) -> ImportResult:
     """Apply the file: every row or none, in one transaction. The file is checked again inside
     the transaction (with the products locked), so what is written is what validates now; raises
     ImportRejected if it no longer does. Safe to run twice: the second run changes nothing."""
@@ -432,11 +431,12 @@ async def apply(pool: asyncpg.Pool, redis: ArqRedis, data: bytes) -> ImportResul
                 if (price, sale) != (product.price, product.sale_price):
                     price_moved.append(product.id)
             categories_created = len(index.by_name) - categories_before
+            await events.stock_changed(conn, stock_moved)
+            await events.price_changed(conn, price_moved)
+            await events.catalog_changed(conn)
     except asyncpg.UniqueViolationError:
         # Another import or admin created one of these SKUs a moment ago; nothing was written.
         raise Conflict("catalog_import.error.changed_meanwhile") from None
-    await events.announce(events.stock_changed(redis, stock_moved), events.price_changed(redis, price_moved),
-                   events.catalog_changed(redis))
     return ImportResult(len(plan.creates), len(plan.updates), len(plan.unchanged), categories_created,
                         stock_moved, price_moved)
 

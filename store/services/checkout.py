@@ -2,8 +2,8 @@
 
 A customer's cart writes and checkouts run one at a time (their `users` row is locked first);
 products are locked in id order, so concurrent checkouts of overlapping carts queue instead of
-deadlocking; every stock change goes through `store.services.stock`; events are sent only after
-the transaction commits.
+deadlocking; every stock change goes through `store.services.stock`; events are written in the
+same transaction (`store.services.events`), so they exist exactly when the order does.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import asyncpg
-from arq.connections import ArqRedis
 
 from db.models import CartItem, Order, OrderItem, Product, User
 from db.pool import Executor
@@ -312,8 +311,7 @@ async def retry_transient(work: Callable[[], Awaitable[T]], what: str) -> T:
 
 
 async def place_order(
-    pool: asyncpg.Pool, redis: ArqRedis, settings: Settings, user: User, form: CheckoutForm,
-    idempotency_key: str,
+    pool: asyncpg.Pool, settings: Settings, user: User, form: CheckoutForm, idempotency_key: str,
 ) -> PlacedOrder:
     """Turn the customer's cart into an order, all or nothing.
 
@@ -321,7 +319,7 @@ async def place_order(
     (`replayed`), with another body raises IdempotencyKeyReused. Raises CartEmpty, ProductUnavailable
     and OutOfStockAtCheckout without writing anything; PriceChanged after refreshing the cart's price
     snapshots (and nothing else), so that the customer can confirm the new prices and order again.
-    After commit: events.order_created and events.stock_changed.
+    In the same transaction: events.order_created and events.stock_changed.
     """
     fingerprint = form.fingerprint()
     lang = user.language or "uz"
@@ -384,12 +382,11 @@ async def place_order(
             await cart.clear(conn, user.id)
             if user.phone != form.customer_phone:
                 await users.set_phone(conn, user.id, form.customer_phone)
+            await events.order_created(conn, order.id)
+            await events.stock_changed(conn, [line.product.id for line in lines])
             return PlacedOrder(order, order_items, stock_moved=[line.product.id for line in lines])
 
     result = await retry_transient(attempt, "checkout")
     if isinstance(result, CartView):
         raise PriceChanged("error.price_changed", result)
-    if not result.replayed:
-        await events.announce(events.order_created(redis, result.order.id),
-                              events.stock_changed(redis, result.stock_moved))
     return result

@@ -8,13 +8,26 @@ finished with `success`, `partial` (some items failed) or `error` (the run faile
 a short message a person can act on (which SKUs, what the marketplace said, never a secret); every
 failed item is kept in `sync_log_items`. A run that did not end in success enqueues the bot's
 `alert_sync_failure(sync_log_id)`. Runs of the same marketplace and type never overlap: each holds
-a Redis lock (`sync_lock`) that a killed process loses after LOCK_TTL seconds.
+a Redis lock (`sync_lock`) that a killed process loses after LOCK_TTL seconds. So a row still open
+(completed_at NULL) whose lock nobody holds belongs to a process that died: the next run of that
+type, the cron tick and /syncstatus close it as "interrupted (the process stopped)"
+(`close_dead_runs`); an open row means a run that is really going on.
+
+Schedule. The cron tick runs a type `sync_interval_minutes` after the last scheduled run started.
+A scheduled run that failed (`error`) is run again after 1, 2, 5, then every 10 minutes (never later
+than the interval); one whose items the marketplace deferred, once their wait is over. Manual runs
+(bot /sync, `amazing-store sync run`) never move the schedule, and wait up to MANUAL_LOCK_WAIT for a
+run going on elsewhere instead of refusing.
 
 Pushes are deltas: only mappings whose current price / master stock differs from what the
 marketplace last accepted (`marketplace_price` + `marketplace_full_price`, `marketplace_stock`) are
 sent, so nothing changed means no call; `full=True` sends every active mapping. Only items the
 marketplace accepted update those columns (with the values sent, not re-read ones) and their
-`last_*_sync_at`. Items are handed to the adapter in chunks of PUSH_CHUNK (a multiple of every batch
+`last_*_sync_at`; "accepted" means the marketplace's answer confirmed the item (the adapters refuse
+a 200 that is empty or wrongly shaped). An item the marketplace deferred (ItemResult.retry_after:
+Ozon's one stock update per product and warehouse per 30 s) is neither accepted nor failed: it is
+in RunResult.deferred, stays in the delta and is sent again after RunResult.retry_after seconds.
+Items are handed to the adapter in chunks of PUSH_CHUNK (a multiple of every batch
 size) and recorded per chunk, so a run stopped half-way keeps what went through and the next delta
 run continues from there.
 
@@ -90,8 +103,10 @@ ORDER_LOOKBACK_MAX = timedelta(days=30)  # a stuck high-water mark never makes a
 CURSOR_OVERLAP = timedelta(minutes=10)  # re-read a little before the mark: clocks differ, late orders
 DUE_SLACK = timedelta(seconds=30)  # a run that started a few seconds after a tick is due at the next
 ERROR_SUMMARY_LIMIT = 1000  # characters of sync_logs.error_message (every item is in sync_log_items)
-LOCK_TTL = 60.0  # seconds a lock outlives a killed holder
-LOCK_RENEW = 20.0
+LOCK_TTL = 15.0  # seconds a lock outlives a killed holder (renewed every LOCK_RENEW while held)
+LOCK_RENEW = 5.0
+MANUAL_LOCK_WAIT = 120.0  # seconds a manual run (bot /sync, `sync run`) waits for a run going on elsewhere
+RETRY_BACKOFF = (60.0, 120.0, 300.0, 600.0)  # after 1, 2, 3, 4+ failed scheduled runs (capped at the interval)
 ALERT_JOB = "alert_sync_failure"
 PLACEHOLDER_PHONE = "—"  # orders.customer_phone is NOT NULL; the marketplaces hide the buyer's phone
 _AUTH = re.compile(r"\bHTTP 40[13]\b")  # how the adapters word a refused key in per-item errors
@@ -119,12 +134,19 @@ def lock_key(slug: str, sync_type: str) -> str:
 
 
 @asynccontextmanager
-async def sync_lock(redis: ArqRedis, slug: str, sync_type: str, *, wait: float = 0.0) -> AsyncIterator[bool]:
+async def sync_lock(
+    redis: ArqRedis, slug: str, sync_type: str, *, wait: float = 0.0, on_wait: Callable[[], None] | None = None,
+) -> AsyncIterator[bool]:
     """Hold the run lock of (marketplace, type), waiting up to `wait` seconds; yields False when it
-    is held elsewhere. The lock expires LOCK_TTL seconds after its holder stops renewing it (a killed
-    worker), so a restart can never be locked out for longer."""
+    is held elsewhere. `on_wait` is called once when the lock is busy and we are about to wait. The
+    lock expires LOCK_TTL seconds after its holder stops renewing it (a killed worker), so a restart
+    can never be locked out for longer."""
     lock = redis.lock(lock_key(slug, sync_type), timeout=LOCK_TTL, sleep=0.1, thread_local=False)
-    acquired = await lock.acquire(blocking=wait > 0, blocking_timeout=wait if wait > 0 else None)
+    acquired = await lock.acquire(blocking=False)
+    if not acquired and wait > 0:
+        if on_wait is not None:
+            on_wait()
+        acquired = await lock.acquire(blocking=True, blocking_timeout=wait)
     if not acquired:
         yield False
         return
@@ -159,9 +181,21 @@ class Failure:
     message: str
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """An item the marketplace asked us to send again later (ItemResult.retry_after): not recorded
+    as pushed, not a failure; it stays in the delta and is sent again after `retry_after` seconds."""
+
+    mapping_id: int
+    ref: str  # our SKU
+    retry_after: float
+    message: str
+
+
 @dataclass
 class RunResult:
-    """What one run did; `fatal` says why the run as a whole failed."""
+    """What one run did; `fatal` says why the run as a whole failed. `deferred` items count in
+    `processed` but are neither accepted nor failed: the caller re-sends them after `retry_after`."""
 
     processed: int = 0
     failures: list[Failure] = field(default_factory=list)
@@ -169,13 +203,36 @@ class RunResult:
     notes: list[str] = field(default_factory=list)  # work left undone: makes the run partial
     remarks: list[str] = field(default_factory=list)  # worth knowing, not a failure (kept in the message)
     whole_failure_is_error: bool = True  # pushes: every item failing means the run failed
+    deferred: list[Deferred] = field(default_factory=list)
+
+    @property
+    def retry_after(self) -> float | None:
+        """The longest wait any deferred item asked for (seconds); None when nothing was deferred."""
+        return max((d.retry_after for d in self.deferred), default=None)
+
+    @property
+    def deferred_ids(self) -> list[int]:
+        """marketplace_products ids of the deferred items (to re-send after `retry_after`)."""
+        return [d.mapping_id for d in self.deferred]
 
     def status(self) -> str:
         if self.fatal is not None:
             return "error"
-        if self.failures and self.whole_failure_is_error and len(self.failures) >= self.processed:
+        attempted = self.processed - len(self.deferred)
+        if self.failures and self.whole_failure_is_error and len(self.failures) >= attempted:
             return "error"
         return "partial" if self.failures or self.notes else "success"
+
+    def _deferral_note(self, marketplace: Marketplace | None) -> str:
+        refs = [d.ref for d in self.deferred]
+        more = f" and {len(refs) - 5} more" if len(refs) > 5 else ""
+        wait = f"{self.retry_after:g} s" if self.retry_after is not None else "a while"
+        if marketplace is not None and marketplace.slug == "ozon":
+            why = "by Ozon's 30-s rule (one stock update per product and warehouse per 30 s)"
+        else:
+            name = marketplace.name if marketplace is not None else "the marketplace"
+            why = f"by {name} ({self.deferred[0].message})"
+        return f"{len(refs)} deferred {why}, re-sent after {wait}: {', '.join(refs[:5])}{more}"
 
     def message(self, marketplace: Marketplace | None = None) -> str | None:
         parts: list[str] = []
@@ -194,6 +251,8 @@ class RunResult:
                 more = f" and {len(refs) - 5} more" if len(refs) > 5 else ""
                 listed.append(f"{', '.join(refs[:5])}{more}: {reason}")
             parts.append(f"{len(self.failures)} of {self.processed} failed: " + "; ".join(listed))
+        if self.deferred:
+            parts.append(self._deferral_note(marketplace))
         parts.extend(self.notes)
         parts.extend(self.remarks)
         if not parts:
@@ -219,13 +278,10 @@ def describe_error(marketplace: Marketplace, exc: MarketplaceError) -> str:
     return redact(f"{marketplace.name}: {hint} ({exc})")
 
 
-async def _alert(redis: ArqRedis, entry: SyncLog) -> None:
+async def _alert(db: Executor, entry: SyncLog) -> None:
     if entry.status == "success":
         return
-    try:
-        await redis.enqueue_job(ALERT_JOB, entry.id, _job_id=f"sync-alert:{entry.id}")
-    except (RedisError, OSError):
-        log.exception("could not enqueue the alert for sync log %s", entry.id)
+    await events.job(db, ALERT_JOB, entry.id, job_id=f"sync-alert:{entry.id}", queue=events.QUEUE_NOTIFICATIONS)
 
 
 Work = Callable[[MarketplaceAdapter], Awaitable[RunResult]]
@@ -237,7 +293,22 @@ async def run_logged(
     """Open the sync_logs row, build the adapter, do the work, finish the row; a failing run is an
     `error` row, never an exception (except cancellation, which leaves the row saying the run did
     not finish). `scheduled` runs move the due time of the type; `alert` False keeps the admins
-    from hearing of a failure that is about to be retried."""
+    from hearing of a failure that is about to be retried. See `run_logged_result`."""
+    entry, _ = await run_logged_result(deps, marketplace, sync_type, work, scheduled=scheduled, alert=alert)
+    return entry
+
+
+async def run_logged_result(
+    deps: SyncDeps, marketplace: Marketplace, sync_type: str, work: Work, *, scheduled: bool, alert: bool = True,
+) -> tuple[SyncLog, RunResult]:
+    """`run_logged`, also returning the RunResult (its `deferred` items and `retry_after` tell the
+    caller what to send again, and when). The caller holds `sync_lock(slug, sync_type)`: runs of a
+    marketplace and type never overlap, so a row of that pair still open now belongs to a run whose
+    process died, and is closed as interrupted first."""
+    closed = await sync_logs.close_open(deps.pool, marketplace.id, sync_type)
+    if closed:
+        log.warning("sync %s %s: %d earlier run(s) had not finished; closed as interrupted", marketplace.slug,
+                    sync_type, closed)
     if scheduled:
         await sync_state.mark_run_started(deps.pool, marketplace.id, sync_type)
     log_id = await sync_logs.start(deps.pool, marketplace.id, sync_type)
@@ -257,13 +328,55 @@ async def run_logged(
         items_failed=len(result.failures), error_message=result.message(marketplace),
     )
     await sync_logs.add_items(deps.pool, log_id, [(f.mapping_id, f.ref, redact(f.message)) for f in result.failures])
+    if scheduled:
+        await _reschedule(deps.pool, marketplace, sync_type, entry, result)
     if entry.status == "success":
         await marketplaces.mark_synced(deps.pool, marketplace.id)
     if alert:
-        await _alert(deps.redis, entry)
-    log.info("sync %s %s: %s, %d processed, %d failed", marketplace.slug, sync_type, entry.status,
-             entry.items_processed, entry.items_failed)
-    return entry
+        await _alert(deps.pool, entry)
+    log.info("sync %s %s: %s, %d processed, %d failed, %d deferred", marketplace.slug, sync_type, entry.status,
+             entry.items_processed, entry.items_failed, len(result.deferred))
+    return entry, result
+
+
+def _interval(marketplace: Marketplace) -> timedelta:
+    return timedelta(minutes=max(1, marketplace.sync_interval_minutes or 60))
+
+
+async def _reschedule(
+    db: asyncpg.Pool, marketplace: Marketplace, sync_type: str, entry: SyncLog, result: RunResult,
+) -> None:
+    """After a scheduled run: a failed one (`error`) is run again soon, backing off 1, 2, 5, 10
+    minutes (never more than the interval) instead of waiting a whole interval; one whose items the
+    marketplace deferred runs again once their wait is over; otherwise the interval decides."""
+    interval = _interval(marketplace).total_seconds()
+    failures = await sync_state.record_outcome(
+        db, marketplace.id, sync_type, failed=entry.status == "error",
+        retry_in=[min(step, interval) for step in RETRY_BACKOFF],
+        defer_seconds=min(result.retry_after, interval) if result.retry_after is not None else None,
+    )
+    if failures:
+        log.info("sync %s %s: %d scheduled run(s) failed in a row; retried sooner than the interval",
+                 marketplace.slug, sync_type, failures)
+
+
+async def close_dead_runs(db: asyncpg.Pool, redis: ArqRedis) -> int:
+    """Close the runs still open (completed_at NULL) whose run lock nobody holds: their process died
+    (a running run always holds its lock). Called by the cron tick and /syncstatus, so an open row
+    means a run that is really going on. Returns how many were closed; with Redis unreachable it
+    closes nothing (a lock cannot be checked) and returns 0."""
+    dead = []
+    try:
+        for log_id, slug, sync_type in await sync_logs.open_runs(db):
+            if not await redis.exists(lock_key(slug, sync_type)):
+                dead.append(log_id)
+    except (RedisError, OSError) as exc:
+        log.warning("open sync runs not checked, Redis is unreachable: %s", exc)
+        return 0
+    closed = await sync_logs.close_interrupted(db, dead)
+    if closed:
+        log.warning("closed %d sync run(s) whose process stopped as interrupted", closed)
+    return closed
 
 
 # --- pushes ------------------------------------------------------------------------------------
@@ -291,13 +404,17 @@ def _usable(spec: MarketplaceSpec, candidates: Sequence[SyncCandidate], result: 
 def _split(
     sent: Sequence[SyncCandidate], answers: Sequence[Any], result: RunResult,
 ) -> list[SyncCandidate]:
-    """The candidates the marketplace accepted; the rest become failures with its words."""
+    """The candidates the marketplace accepted; those it asked to send later are `deferred` (neither
+    recorded nor failed: they stay in the delta); the rest become failures with its words."""
     by_ref = {answer.ref: answer for answer in answers}
     accepted = []
     for candidate in sent:
         answer = by_ref.get(candidate.id)
         if answer is None:
             result.failures.append(Failure(candidate.id, candidate.sku, "the marketplace gave no result for it"))
+        elif not answer.ok and getattr(answer, "retry_after", None) is not None:
+            result.deferred.append(Deferred(candidate.id, candidate.sku, float(answer.retry_after),
+                                            answer.error or "deferred by the marketplace"))
         elif answer.ok:
             accepted.append(candidate)
             if getattr(answer, "note", None):
@@ -525,25 +642,34 @@ async def _import_one(
     status = remote.status if remote.status in STATUSES else "pending"
     payload = _jsonable(remote)
     async with pool.acquire() as conn, conn.transaction():
-        # Known orders (most of every fetch) are found first, so they use up no order number.
-        existing = await marketplace_orders.lock_order(conn, marketplace.slug, remote.marketplace_order_id)
-        if existing is not None:
-            return await _update_known(conn, existing, remote, payload)
-        order = await marketplace_orders.insert_order(
-            conn, order_number=await orders.next_order_number(conn, spec.order_prefix), source=marketplace.slug,
-            marketplace_order_id=remote.marketplace_order_id,
-            customer_name=(" ".join((remote.customer_name or "").split()))[:255] or marketplace.name,
-            customer_phone=_phone(remote.customer_phone), subtotal=subtotal, total=subtotal, status=status,
-            payment_status="unpaid", delivery_address=(remote.delivery_address or None), delivery_notes=None,
-            created_at=_naive_utc(remote.created_at),
-        )
-        if order is not None:
-            return await _record_new(conn, marketplace, spec, order, remote, lines, payload)
-        # Another worker inserted it in the meantime (its insert committed first): it is known now.
-        existing = await marketplace_orders.lock_order(conn, marketplace.slug, remote.marketplace_order_id)
-        if existing is None:
-            raise OrderRejected("the order disappeared while it was being imported")
+        imported = await _record_or_update(conn, marketplace, spec, remote, lines, subtotal, status, payload)
+        await _announce(conn, imported)  # in the same transaction: the events exist exactly when the order does
+        return imported
+
+
+async def _record_or_update(
+    conn: Executor, marketplace: Marketplace, spec: MarketplaceSpec, remote: RemoteOrder, lines: list[_Line],
+    subtotal: Decimal, status: str, payload: dict[str, Any],
+) -> _Imported:
+    # Known orders (most of every fetch) are found first, so they use up no order number.
+    existing = await marketplace_orders.lock_order(conn, marketplace.slug, remote.marketplace_order_id)
+    if existing is not None:
         return await _update_known(conn, existing, remote, payload)
+    order = await marketplace_orders.insert_order(
+        conn, order_number=await orders.next_order_number(conn, spec.order_prefix), source=marketplace.slug,
+        marketplace_order_id=remote.marketplace_order_id,
+        customer_name=(" ".join((remote.customer_name or "").split()))[:255] or marketplace.name,
+        customer_phone=_phone(remote.customer_phone), subtotal=subtotal, total=subtotal, status=status,
+        payment_status="unpaid", delivery_address=(remote.delivery_address or None), delivery_notes=None,
+        created_at=_naive_utc(remote.created_at),
+    )
+    if order is not None:
+        return await _record_new(conn, marketplace, spec, order, remote, lines, payload)
+    # Another worker inserted it in the meantime (its insert committed first): it is known now.
+    existing = await marketplace_orders.lock_order(conn, marketplace.slug, remote.marketplace_order_id)
+    if existing is None:
+        raise OrderRejected("the order disappeared while it was being imported")
+    return await _update_known(conn, existing, remote, payload)
 
 
 def _phone(raw: str | None) -> str:
@@ -650,7 +776,6 @@ async def import_orders(
             continue
         if imported.problems:
             result.failures.append(Failure(None, ref, "; ".join(imported.problems)))
-        await _announce(deps.redis, imported)
     for skipped in getattr(remote_orders, "skipped", []):
         unrecorded += 1
         result.processed += 1
@@ -676,7 +801,9 @@ async def _apply_status(
         side = await marketplace_orders.get(conn, order.id)
         if side is not None:
             await marketplace_orders.note_status(conn, order.id, raw_status or status, False)
-        return await _move(conn, order, side, next_status(order.status, status))
+        imported = await _move(conn, order, side, next_status(order.status, status))
+        await _announce(conn, imported)
+        return imported
 
 
 async def _refresh_statuses(
@@ -693,22 +820,18 @@ async def _refresh_statuses(
                             f"{describe_error(marketplace, exc)}")
         return
     for marketplace_order_id, (status, raw_status) in statuses.items():
-        imported = await retry_transient(
+        await retry_transient(
             functools.partial(_apply_status, deps.pool, marketplace, str(marketplace_order_id), status, raw_status),
             "order status")
-        if imported is not None:
-            await _announce(deps.redis, imported)
 
 
-async def _announce(redis: ArqRedis, imported: _Imported) -> None:
-    sends = []
+async def _announce(conn: Executor, imported: _Imported) -> None:
     if imported.new:
-        sends.append(events.order_created(redis, imported.order.id))
+        await events.order_created(conn, imported.order.id)
     elif imported.old_status is not None:
-        sends.append(events.order_status_changed(redis, imported.order.id, imported.old_status, imported.order.status))
+        await events.order_status_changed(conn, imported.order.id, imported.old_status, imported.order.status)
     if imported.stock_moved:
-        sends.append(events.stock_changed(redis, imported.stock_moved))
-    await events.announce(*sends)
+        await events.stock_changed(conn, imported.stock_moved)
 
 
 # --- runs --------------------------------------------------------------------------------------
@@ -722,12 +845,14 @@ class SyncReport:
 
 async def run_sync(
     deps: SyncDeps, slug: str, sync_type: str | None = None, *, full: bool = False, lock_wait: float = 0.0,
-    time_limit: float | None = None,
+    time_limit: float | None = None, scheduled: bool = False, on_wait: Callable[[str], None] | None = None,
 ) -> SyncReport:
     """Run one type (or every type: orders, stock, price) for the marketplace now. A type whose run
-    is going on elsewhere is skipped (`skipped`). `full` pushes every mapping, not only changes.
-    `time_limit` (seconds) stops a push between chunks; the next run continues. Raises AdminError for
-    an unknown or disabled marketplace or an unknown type."""
+    is going on elsewhere is waited for up to `lock_wait` seconds (`on_wait(type)` is called when it
+    starts waiting), then skipped (`skipped`). `full` pushes every mapping, not only changes.
+    `time_limit` (seconds) stops a push between chunks; the next run continues. Only a `scheduled`
+    run (the cron tick's) moves the schedule: a manual one (bot /sync, `sync run`) leaves it alone.
+    Raises AdminError for an unknown or disabled marketplace or an unknown type."""
     if sync_type is not None and sync_type not in SYNC_TYPES:
         raise AdminError(f"unknown sync type '{sync_type}'; one of: price, stock, orders")
     marketplace = await marketplaces.get_by_slug(deps.pool, slug)
@@ -738,13 +863,14 @@ async def run_sync(
     deadline = asyncio.get_running_loop().time() + time_limit if time_limit is not None else None
     report = SyncReport()
     for current in [sync_type] if sync_type else list(SYNC_TYPES):
-        async with sync_lock(deps.redis, marketplace.slug, current, wait=lock_wait) as held:
+        waiting = functools.partial(on_wait, current) if on_wait is not None else None
+        async with sync_lock(deps.redis, marketplace.slug, current, wait=lock_wait, on_wait=waiting) as held:
             if not held:
                 log.info("sync %s %s is already running elsewhere; skipped", marketplace.slug, current)
                 report.skipped.append(current)
                 continue
             report.logs.append(await run_logged(deps, marketplace, current, _work(deps, marketplace, current, full,
-                                                                                   deadline), scheduled=True))
+                                                                                   deadline), scheduled=scheduled))
     return report
 
 
@@ -763,67 +889,95 @@ def _work(deps: SyncDeps, marketplace: Marketplace, sync_type: str, full: bool, 
 
 async def due_syncs(db: asyncpg.Pool, now: datetime | None = None) -> list[tuple[str, str]]:
     """(slug, type) of every run that is due: active marketplaces with auto sync on and an API key,
-    whose last scheduled run of the type started sync_interval_minutes ago or more (or never)."""
+    whose last scheduled run of the type started sync_interval_minutes ago or more (or never), or
+    whose retry time (after a failed scheduled run, or deferred items) has come."""
     now = now or utcnow()
-    started = {(s.marketplace_id, s.sync_type): s.last_run_at for s in await sync_state.list_all(db)}
+    states = {(s.marketplace_id, s.sync_type): s for s in await sync_state.list_all(db)}
     due = []
     for marketplace in await marketplaces.list_active(db):
         if not marketplace.auto_sync_enabled or not marketplace.api_key_encrypted:
             continue
-        interval = timedelta(minutes=max(1, marketplace.sync_interval_minutes or 60))
+        interval = _interval(marketplace)
         for sync_type in SYNC_TYPES:
-            last = started.get((marketplace.id, sync_type))
-            if last is None or last + interval <= now + DUE_SLACK:
+            state = states.get((marketplace.id, sync_type))
+            last = state.last_run_at if state else None
+            retry_at = state.retry_at if state else None
+            retry_due = retry_at is not None and retry_at <= now + DUE_SLACK
+            if last is None or last + interval <= now + DUE_SLACK or retry_due:
                 due.append((marketplace.slug, sync_type))
     return due
 
 
-# --- propagation: one product, every marketplace, right after a change -------------------------
+# --- propagation: changed products, every marketplace, right after a change ------------------
+
+PUSH_BUSY_RETRY = 3.0  # seconds: another run of that marketplace and type holds the lock
+PUSH_BACKOFF = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0)  # after a push that did not land, by attempt
+
+
+def push_backoff(attempts: int) -> float:
+    return PUSH_BACKOFF[min(max(attempts, 0), len(PUSH_BACKOFF) - 1)]
 
 
 @dataclass
 class Propagation:
-    """What a propagation did: the value it pushed (to compare after the job), marketplaces whose
-    lock was held elsewhere or whose push failed (the job retries those)."""
+    """What a push of some products' current value did: the sync_logs rows it wrote, and the
+    products to push again with the seconds to wait (a marketplace whose lock was held elsewhere,
+    whose call failed or that deferred the item). A product not in `retry` landed everywhere, or was
+    refused item by item (that is logged and alerted; the scheduled delta run tries it again)."""
 
-    value: Any = None
     logs: list[SyncLog] = field(default_factory=list)
-    busy: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
+    retry: dict[int, float] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
 
-    @property
-    def retry(self) -> bool:
-        return bool(self.busy or self.failed)
+    def _again(self, product_ids: Iterable[int], delay: float, why: str) -> None:
+        for product_id in product_ids:
+            self.retry[product_id] = min(self.retry.get(product_id, delay), delay)
+        self.errors.append(why)
 
 
-async def _propagate(
-    deps: SyncDeps, product_id: int, sync_type: str, lock_wait: float, final: bool,
+async def propagate(
+    deps: SyncDeps, sync_type: str, product_ids: Sequence[int], *, attempts: int = 0, lock_wait: float = 10.0,
+    alert: bool = True,
 ) -> Propagation:
-    product = await products.get(deps.pool, product_id)
-    if product is None:
-        return Propagation()
-    outcome = Propagation(product.stock_quantity if sync_type == "stock" else (product.price, product.sale_price))
-    for marketplace in await marketplaces.list_syncing_product(deps.pool, product_id):
+    """Push these products' current master stock (or price) to each active marketplace (auto sync on)
+    whose mapping does not have it yet: one call batch and one sync_logs row per marketplace called.
+    Safe to run twice: the second run finds nothing to send. `attempts` (pushes of these products
+    that did not land before) sets the backoff; `alert` False keeps a failure that will be retried
+    from alerting the admins."""
+    if sync_type not in ("stock", "price"):
+        raise ValueError(f"propagate: unknown sync type {sync_type!r}")
+    outcome = Propagation()
+    ids = sorted(set(product_ids))
+    if not ids:
+        return outcome
+    candidates_of = marketplace_products.stock_candidates if sync_type == "stock" else \
+        marketplace_products.price_candidates
+    push = push_stocks if sync_type == "stock" else push_prices
+    for marketplace in await marketplaces.list_syncing_products(deps.pool, ids):
         async with sync_lock(deps.redis, marketplace.slug, sync_type, wait=lock_wait) as held:
             if not held:
-                outcome.busy.append(marketplace.slug)
+                outcome._again(ids, PUSH_BUSY_RETRY, f"{marketplace.slug}: a {sync_type} run holds the lock")
                 continue
-            # Read inside the lock: a run that just finished may have sent this value already.
-            if sync_type == "stock":
-                candidates = await marketplace_products.stock_candidates(
-                    deps.pool, marketplace.id, full=False, product_ids=[product_id])
-            else:
-                candidates = await marketplace_products.price_candidates(
-                    deps.pool, marketplace.id, full=False, product_ids=[product_id])
+            # Read inside the lock: a run that just finished may have sent these values already.
+            candidates = await candidates_of(deps.pool, marketplace.id, full=False, product_ids=ids)
             if not candidates:
-                continue  # the marketplace has this value already: no call, no log
-
-            push = push_stocks if sync_type == "stock" else push_prices
+                continue  # the marketplace has these values already: no call, no log
             work = functools.partial(_push_with, push, deps, marketplace, candidates)
-            entry = await run_logged(deps, marketplace, sync_type, work, scheduled=False, alert=final)
+            entry, result = await run_logged_result(deps, marketplace, sync_type, work, scheduled=False, alert=alert)
             outcome.logs.append(entry)
-            if entry.status != "success":
-                outcome.failed.append(marketplace.slug)
+            if result.fatal is None:
+                # Every item answered: accepted, refused for a reason a retry does not fix, or deferred
+                # by the marketplace (Ozon's 30-s rule): those go again once the wait it asked for is over.
+                if result.deferred:
+                    product_of = {c.id: c.product_id for c in candidates}
+                    outcome._again({product_of[i] for i in result.deferred_ids if i in product_of},
+                                   (result.retry_after or PUSH_BUSY_RETRY) + 1.0,
+                                   f"{marketplace.slug}: {len(result.deferred)} item(s) deferred by the marketplace")
+                continue
+            # The call failed (or the adapter could not be built): whatever is still not there goes again.
+            left = await candidates_of(deps.pool, marketplace.id, full=False, product_ids=ids)
+            outcome._again({c.product_id for c in left}, push_backoff(attempts),
+                           entry.error_message or f"{marketplace.slug}: {entry.status}")
     return outcome
 
 
@@ -832,28 +986,3 @@ async def _push_with(
     deps: SyncDeps, marketplace: Marketplace, candidates: Sequence[SyncCandidate], adapter: MarketplaceAdapter,
 ) -> RunResult:
     return await push(deps, marketplace, adapter, candidates)
-
-
-async def propagate_stock(
-    deps: SyncDeps, product_id: int, *, lock_wait: float = 10.0, final: bool = True,
-) -> Propagation:
-    """Push the product's current master stock to each active marketplace (auto sync on) whose
-    mapping does not have it yet (one sync_logs 'stock' row per marketplace called). Safe to run
-    twice: the second run finds nothing to send. `final` False: the caller retries failures, so
-    they are logged but not alerted yet."""
-    return await _propagate(deps, product_id, "stock", lock_wait, final)
-
-
-async def propagate_price(
-    deps: SyncDeps, product_id: int, *, lock_wait: float = 10.0, final: bool = True,
-) -> Propagation:
-    """The same for the product's price and sale price."""
-    return await _propagate(deps, product_id, "price", lock_wait, final)
-
-
-async def current_value(db: asyncpg.Pool, product_id: int, sync_type: str) -> Any:
-    """What propagation would push now (compared with Propagation.value after a job)."""
-    product = await products.get(db, product_id)
-    if product is None:
-        return None
-    return product.stock_quantity if sync_type == "stock" else (product.price, product.sale_price)

@@ -6,8 +6,8 @@
 
 Entering confirmed / delivered / cancelled stamps confirmed_at / delivered_at / cancelled_at.
 A cancellation returns the order's units to stock through `store.services.stock`. After the
-transaction commits, `events.order_status_changed` (and `events.stock_changed` for a cancellation)
-are sent. Asking for the status an order already has changes nothing (safe to run twice).
+change, in the same transaction, writes `events.order_status_changed` (and `events.stock_changed`
+for a cancellation). Asking for the status an order already has changes nothing (safe to run twice).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import asyncpg
-from arq.connections import ArqRedis
 
 from db.models import Order, OrderItem
 from db.repos import orders
@@ -76,7 +75,7 @@ def allowed_next(order: Order, actor: Actor) -> list[str]:
 
 
 async def change_status(
-    pool: asyncpg.Pool, redis: ArqRedis, order_number_or_id: str | int, new_status: str, actor: Actor,
+    pool: asyncpg.Pool, order_number_or_id: str | int, new_status: str, actor: Actor,
 ) -> StatusChange:
     """Move an order to `new_status` if the rules allow it for this actor.
 
@@ -112,12 +111,10 @@ async def change_status(
                     if await stock.give_back(conn, product_id, quantities[product_id]) is not None:
                         returned.append(product_id)
             updated = await orders.set_status(conn, order.id, new_status)
+            await events.order_status_changed(conn, order.id, old, new_status)
+            if returned:
+                await events.stock_changed(conn, returned)
             return StatusChange(updated, items, old, new_status), returned
 
-    change, returned = await retry_transient(attempt, "order status change")
-    if change.changed:
-        sends = [events.order_status_changed(redis, change.order.id, change.old, change.new)]
-        if returned:
-            sends.append(events.stock_changed(redis, returned))
-        await events.announce(*sends)
+    change, _ = await retry_transient(attempt, "order status change")
     return change

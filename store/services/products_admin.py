@@ -1,8 +1,8 @@
 """An admin changes a product's stock or price (the bot's /stock and /price).
 
-Stock goes through `store.services.stock` and then `events.stock_changed`, a price change through
-`events.price_changed`, so the marketplaces hear about both. Each change is one transaction; the
-events are sent after it commits.
+Stock goes through `store.services.stock` and `events.stock_changed`, a price change through
+`events.price_changed`, so the marketplaces hear about both. Each change is one transaction, its
+events written in it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import asyncpg
-from arq.connections import ArqRedis
 
 from db.models import Product
 from db.repos import products
@@ -69,7 +68,7 @@ class PriceSet:
     previous_sale_price: Decimal | None
 
 
-async def set_stock(pool: asyncpg.Pool, redis: ArqRedis, sku: str, quantity: int) -> StockSet:
+async def set_stock(pool: asyncpg.Pool, sku: str, quantity: int) -> StockSet:
     """Set the counted stock of `sku`. Raises NotFound; setting the same value twice is harmless
     (no marketplace push when nothing changed)."""
     if not 0 <= quantity <= MAX_STOCK:
@@ -81,13 +80,13 @@ async def set_stock(pool: asyncpg.Pool, redis: ArqRedis, sku: str, quantity: int
         previous = await stock.set_quantity(conn, found[0].id, quantity)
         product = await products.get(conn, found[0].id)
         assert product is not None
-    if previous != quantity:
-        await events.announce(events.stock_changed(redis, [product.id]))
+        if previous != quantity:
+            await events.stock_changed(conn, [product.id])
     return StockSet(product, previous)
 
 
 async def set_price(
-    pool: asyncpg.Pool, redis: ArqRedis, sku: str, price: Decimal, sale_price: Decimal | None,
+    pool: asyncpg.Pool, sku: str, price: Decimal, sale_price: Decimal | None,
 ) -> PriceSet:
     """Set the price and the sale price (None: no sale) of `sku`. Raises NotFound, ValidationFailed."""
     if not Decimal(0) <= price <= MAX_PRICE or (sale_price is not None and not Decimal(0) <= sale_price):
@@ -101,6 +100,6 @@ async def set_price(
         await products.set_prices(conn, before.id, price, sale_price)
         product = await products.get(conn, before.id)
         assert product is not None
-    if (before.price, before.sale_price) != (product.price, product.sale_price):
-        await events.announce(events.price_changed(redis, [product.id]))
+        if (before.price, before.sale_price) != (product.price, product.sale_price):
+            await events.price_changed(conn, [product.id])
     return PriceSet(product, before.price, before.sale_price)

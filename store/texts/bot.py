@@ -109,6 +109,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "uz": "🆕 <b>Yangi buyurtma</b> · {source}",
         "ru": "🆕 <b>Новый заказ</b> · {source}",
     },
+    "bot.notify.admin_new_orders": {
+        "uz": "🆕 <b>{count} ta yangi buyurtma</b> · jami {total}\n{lines}\n\nBatafsil: /orders",
+        "ru": "🆕 <b>Новых заказов: {count}</b> · на {total}\n{lines}\n\nПодробнее: /orders",
+    },
+    "bot.notify.admin_new_orders_more": {"uz": "… va yana {count} ta", "ru": "… и ещё {count}"},
+    "bot.notify.undelivered": {
+        "uz": "⚠️ Xabar yetkazilmadi: {what}, buyurtma {number}, chat {chat}. Sabab: {reason}",
+        "ru": "⚠️ Сообщение не доставлено: {what}, заказ {number}, чат {chat}. Причина: {reason}",
+    },
 
     # --- orders (admins) ---
     "bot.source.app": {"uz": "Mini App", "ru": "Mini App"},
@@ -234,7 +243,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "bot.sync_status.success": {"uz": "muvaffaqiyatli", "ru": "успешно"},
     "bot.sync_status.partial": {"uz": "qisman", "ru": "частично"},
     "bot.sync_status.error": {"uz": "xato", "ru": "ошибка"},
-    "bot.sync_status.running": {"uz": "bajarilmoqda yoki to'xtab qolgan", "ru": "выполняется или прервана"},
+    "bot.sync_status.running": {"uz": "bajarilmoqda", "ru": "выполняется"},
+    "bot.sync_status.interrupted": {
+        "uz": "to'xtab qolgan (jarayon to'xtadi)", "ru": "прервана (процесс остановился)",
+    },
     "bot.syncstatus.title": {"uz": "🔄 <b>Sinxronlash holati</b>", "ru": "🔄 <b>Состояние синхронизации</b>"},
     "bot.syncstatus.no_marketplaces": {"uz": "Marketpleyslar ulanmagan.", "ru": "Маркетплейсы не подключены."},
     "bot.syncstatus.marketplace": {"uz": "<b>{name}</b> ({slug}) — {state}", "ru": "<b>{name}</b> ({slug}) — {state}"},

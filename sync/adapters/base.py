@@ -58,6 +58,10 @@ class ItemResult:
     ok: bool
     error: str | None = None  # what the marketplace said, for sync_logs.error_message
     note: str | None = None  # a remark on an ok item (e.g. WB: the buyer price differs from our sale price)
+    # On a not-ok item: the marketplace only asked to send it again later (Ozon: one stock update per
+    # product and warehouse per 30 s), in seconds. A deferral, not a failure: the sync service neither
+    # records the item as pushed nor counts it as failed, and it stays in the delta.
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

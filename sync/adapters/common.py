@@ -40,6 +40,10 @@ class PushRun:
     def fail(self, index: int, error: str) -> None:
         self._results[index] = ItemResult(self._refs[index], False, error)
 
+    def defer(self, index: int, reason: str, retry_after: float) -> None:
+        """Not done now, to be sent again after `retry_after` seconds (see ItemResult.retry_after)."""
+        self._results[index] = ItemResult(self._refs[index], False, reason, retry_after=retry_after)
+
     def fail_all(self, indexes: Iterable[int], error: MarketplaceError | str) -> None:
         if isinstance(error, MarketplaceError):
             self.abort_if_fatal(error)
@@ -169,6 +173,12 @@ def parse_time(value: Any, what: str) -> datetime:
         except ValueError:
             pass
     raise ValueError(f"{what} is not a date-time: {value!r}")
+
+
+def unconfirmed(what: str, problem: str) -> str:
+    """The words for a 2XX that does not confirm the write (a `bad_response`): the items are not
+    recorded as pushed, so the next delta run sends them again."""
+    return f"{what}: the marketplace answered 200 but {problem}; not confirmed, sent again next run"
 
 
 def expect_dict(data: Any, what: str) -> Mapping[str, Any]:

@@ -8,8 +8,9 @@
   refuses one that differs from the cabinet's). Per-item `result[].errors`.
 * Stocks: `POST /v2/products/stocks`, up to 100 (offer, warehouse) pairs per call, per-item results.
   `stock` is what can be sold (Ozon subtracts nothing): the caller passes available units. Ozon
-  refuses a pair updated less than 30 s ago (TOO_MANY_REQUESTS per item); when that answers a
-  repeat of a timed-out call, the item says the first attempt may have landed.
+  refuses a pair updated less than 30 s ago (TOO_MANY_REQUESTS per item): such an item is deferred
+  (`ItemResult.retry_after` = 30 s), not failed; when that answers a repeat of a timed-out call, the
+  item says the first attempt may have landed.
 * Orders: `POST /v4/posting/fbs/list` with the postings whose status changed since T
   (`last_changed_status_date`; `since`/`to` span the last 360 days, Ozon's limit is one year),
   cursor paging by 100. posting_number is the order id; lines `products[]` (offer_id x quantity),
@@ -51,6 +52,7 @@ from sync.adapters.common import (
     money,
     parse_time,
     run_bounded,
+    unconfirmed,
     utc_naive,
 )
 from sync.http import CallTally, ClientOptions, MarketplaceClient, RateHeaders
@@ -63,6 +65,8 @@ POSTINGS_LIMIT = 100
 PRODUCTS_LIMIT = 1000
 MAX_PAGES = 10_000
 LOOKBACK = timedelta(days=360)
+STOCK_PAIR_WINDOW = 30.0  # seconds: one stock update per product and warehouse (TOO_MANY_REQUESTS per item)
+TOO_SOON = "TOO_MANY_REQUESTS"
 RATE_HEADERS = RateHeaders(retry=("Retry-After",))
 
 STATUS_MAP: Mapping[str, str] = {
@@ -121,9 +125,14 @@ class _Line:
 
 
 def _item_errors(row: Mapping[str, Any]) -> str | None:
+    """None when the row confirms the item (`updated: true`, no errors), else what is wrong."""
     errors = row.get("errors")
     if not errors:
-        return None if row.get("updated", True) is not False else "not updated (no reason given)"
+        if row.get("updated") is True:
+            return None
+        if row.get("updated") is False:
+            return "not updated (no reason given)"
+        return unconfirmed("result", f"its row does not say updated: {str(dict(row))[:120]}")
     parts = []
     for error in errors if isinstance(errors, list) else [errors]:
         if isinstance(error, dict):
@@ -131,6 +140,16 @@ def _item_errors(row: Mapping[str, Any]) -> str | None:
         else:
             parts.append(str(error))
     return "; ".join(p for p in parts if p) or "refused (no reason given)"
+
+
+def _too_soon(row: Mapping[str, Any]) -> bool:
+    """Only Ozon's one-update-per-30-s stock rule among the row's errors."""
+    errors = row.get("errors")
+    return (
+        isinstance(errors, list)
+        and bool(errors)
+        and all(isinstance(e, dict) and e.get("code") == TOO_SOON for e in errors)
+    )
 
 
 class OzonAdapter:
@@ -166,7 +185,7 @@ class OzonAdapter:
             run.fail_all(indexes, error)
             return
         except ValueError as exc:
-            run.fail_all(indexes, self.client.bad_response(f"{path}: {exc}", reply.data))
+            run.fail_all(indexes, self.client.bad_response(unconfirmed(path, str(exc)), reply.data))
             return
         by_key: dict[tuple[str, int], Mapping[str, Any]] = {}
         for row in rows:
@@ -186,15 +205,21 @@ class OzonAdapter:
                 ):
                     row = candidate
             if row is None:
-                run.fail_all(line.indexes, "Ozon's answer has no result for this item")
+                run.fail_all(line.indexes, unconfirmed("ozon", "its result has no row for this item"))
                 continue
             problem = _item_errors(row)
             if problem is None:
                 for index in line.indexes:
                     run.ok(index)
                 continue
-            if reply.attempts > 1 and "TOO_MANY_REQUESTS" in problem:
+            if reply.attempts > 1 and TOO_SOON in problem:
                 problem += " (a first attempt that got no answer may have set it already)"
+            if warehouse_in_key and _too_soon(row):
+                # The pair was updated less than 30 s ago (maybe by a first attempt of this very call
+                # that got no answer): a deferral, not a failure. It is sent again after the window.
+                for index in line.indexes:
+                    run.defer(index, f"Ozon: {problem}", STOCK_PAIR_WINDOW)
+                continue
             run.fail_all(line.indexes, f"Ozon: {problem}")
 
     async def push_prices(self, items: Sequence[PriceUpdate]) -> PushResult:

@@ -9,6 +9,11 @@
   batch is split in halves until the bad items are alone and the good ones landed. 100 is the
   page size Uzum itself allows on the matching read (`GET /v3/fbs/sku/stocks`, size 1..100): a
   size the gateway surely takes, while keeping the search for one bad barcode to ~14 calls.
+* A write counts as done only when its 200 says so (docs/marketplace-facts.md): stocks need the
+  `{payload: {...}, errors: [], timestamp}` wrapper (`SkuStockUpdateApiResponseDto`; when the payload
+  lists `skuAmountList`, a barcode missing from it is not confirmed); sendPriceData, whose spec
+  declares a bare "200 OK", takes no body or that wrapper. An empty body, `{}` or another shape is a
+  `bad_response` for the batch: nothing recorded, sent again by the next delta run.
 * Orders: `GET /v2/fbs/orders` once per status (it takes one), pages of 50 until a short page;
   an order counts as changed since T when its creation or any status date is at or after T
   (the server's date filter has unclear units, so dates are read client-side, ms or ISO).
@@ -50,6 +55,7 @@ from sync.adapters.common import (
     money,
     parse_time,
     run_bounded,
+    unconfirmed,
     utc_naive,
     whole,
 )
@@ -139,7 +145,7 @@ class _Budget:
 @dataclass
 class _Bisect:
     run: PushRun
-    send: Callable[[list[_Row]], Awaitable[None]]
+    send: Callable[[list[_Row]], Awaitable[Mapping[int, str]]]  # -> the indexes it could not confirm
     budget: _Budget
 
 
@@ -217,6 +223,27 @@ class UzumAdapter:
                     parts.append(str(error))
             raise UzumRejected("rejected", self.client.scrub(f"uzum {what}: " + "; ".join(parts)[:300]))
 
+    def _confirmed(self, reply_data: Any, what: str, *, body_required: bool) -> Mapping[str, Any] | None:
+        """A write's 200 that says it was done: Uzum's `{payload, errors: [], timestamp}` wrapper (with
+        `payload` an object when `body_required`), or no body at all where the spec declares none
+        (sendPriceData). Anything else (`{}`, another shape) is a `bad_response`: the write is not
+        taken as done. Returns the payload object (None when there is none)."""
+        self._check(reply_data, what)
+        if reply_data is None:
+            if body_required:
+                raise self.client.bad_response(unconfirmed(what, "with an empty body"))
+            return None
+        if not isinstance(reply_data.get("errors"), list):
+            raise self.client.bad_response(
+                unconfirmed(what, "not in Uzum's {payload, errors, timestamp} shape"), reply_data
+            )
+        payload = reply_data.get("payload")
+        if isinstance(payload, dict):
+            return payload
+        if body_required:
+            raise self.client.bad_response(unconfirmed(what, "its payload is not an object"), reply_data)
+        return None
+
     async def _bisect(self, rows: list[_Row], job: _Bisect) -> None:
         run = job.run
         indexes = [i for row in rows for i in row.indexes]
@@ -224,7 +251,7 @@ class UzumAdapter:
             run.fail_all(indexes, f"not sent: {run.aborted}")
             return
         try:
-            await job.send(rows)
+            refused = await job.send(rows)
         except MarketplaceError as error:
             if _fatal(error) and run.aborted is None:
                 run.aborted = error
@@ -236,7 +263,10 @@ class UzumAdapter:
                 run.fail_all(indexes, str(error))
             return
         for index in indexes:
-            run.ok(index)
+            if index in refused:
+                run.fail(index, refused[index])
+            else:
+                run.ok(index)
 
     async def push_prices(self, items: Sequence[PriceUpdate]) -> PushResult:
         """One call per product. Items that cannot be sent as they are (not whole so'm, out of range,
@@ -277,7 +307,7 @@ class UzumAdapter:
         budget = _Budget(self.bisect_budget)
 
         def job_for(product_id: int, rows: list[_Row]) -> Callable[[], Awaitable[None]]:
-            async def send(batch: list[_Row]) -> None:
+            async def send(batch: list[_Row]) -> Mapping[int, str]:
                 body = {"productId": product_id, "skuList": [row.payload for row in batch]}
                 reply = await self.client.request(
                     "POST",
@@ -287,7 +317,8 @@ class UzumAdapter:
                     allow_empty=True,
                     tally=run.tally,
                 )
-                self._check(reply.data, f"sendPriceData product {product_id}")
+                self._confirmed(reply.data, f"sendPriceData product {product_id}", body_required=False)
+                return {}
 
             return lambda: self._bisect(rows, _Bisect(run, send, budget))
 
@@ -317,7 +348,7 @@ class UzumAdapter:
                 run.fail(index, f"barcode {barcode} appears twice in this push with different amounts")
         budget = _Budget(self.bisect_budget)
 
-        async def send(batch: list[_Row]) -> None:
+        async def send(batch: list[_Row]) -> Mapping[int, str]:
             reply = await self.client.request(
                 "POST",
                 "/v2/fbs/sku/stocks",
@@ -326,7 +357,20 @@ class UzumAdapter:
                 allow_empty=True,
                 tally=run.tally,
             )
-            self._check(reply.data, "stocks")
+            payload = self._confirmed(reply.data, "stocks", body_required=True)
+            echoed = payload.get("skuAmountList") if payload is not None else None
+            listed = {
+                (as_text(e.get("barcode")) or "").lstrip("0")  # an int64 barcode loses its leading zeros
+                for e in (echoed if isinstance(echoed, list) else [])
+                if isinstance(e, dict) and e.get("barcode") is not None
+            }
+            if not listed:  # the DTO's fields are undocumented: check only a list that names barcodes
+                return {}
+            # The answer lists the SKUs it updated: a barcode we sent that is not there was not updated.
+            missing = unconfirmed("stocks", "its skuAmountList does not list this barcode")
+            return {
+                i: missing for row in batch if row.payload["barcode"].lstrip("0") not in listed for i in row.indexes
+            }
 
         def job_for(batch: list[_Row]) -> Callable[[], Awaitable[None]]:
             return lambda: self._bisect(batch, _Bisect(run, send, budget))

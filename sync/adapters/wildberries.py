@@ -60,6 +60,7 @@ from sync.adapters.common import (
     money,
     parse_time,
     run_bounded,
+    unconfirmed,
     utc_naive,
     whole,
 )
@@ -338,7 +339,10 @@ class WildberriesAdapter:
             reply = await self.client.request(
                 "POST", self._url("prices", "/api/v2/upload/task"), groups=("prices",), json_body=body, tally=run.tally
             )
-            data = expect_dict(expect_dict(reply.data, "answer").get("data"), "data")
+            answer = expect_dict(reply.data, "answer")
+            if answer.get("error") is True:
+                raise ValueError(f"error is true ({answer.get('errorText') or 'no errorText'})")
+            data = expect_dict(answer.get("data"), "data")
             upload_id = as_int(data.get("id"))
             if upload_id is None:
                 raise ValueError("no upload id")
@@ -355,7 +359,7 @@ class WildberriesAdapter:
             self._mark(run, batch, str(error))
             return None
         except ValueError as exc:
-            self._mark(run, batch, str(self.client.bad_response(f"price upload: {exc}", reply.data)))
+            self._mark(run, batch, str(self.client.bad_response(unconfirmed("price upload", str(exc)), reply.data)))
             return None
         return _Upload(upload_id, batch, self.client.clock.now())
 
@@ -419,8 +423,11 @@ class WildberriesAdapter:
             row = goods.get(entry.nm_id)
             if row is not None and row[0] == ITEM_ERROR:
                 self._mark(run, [entry], f"Wildberries: {row[1] or 'refused without a reason'}")
-            elif row is not None or status == TASK_PARTIAL:
+            elif row is not None and row[0] == ITEM_OK:
                 self._mark(run, [entry])
+            elif status == TASK_PARTIAL:  # only the goods list says which items landed
+                self._mark(run, [entry], unconfirmed(f"Wildberries upload {upload.upload_id} (partly failed)",
+                                                     "its goods list does not show this nmID as done"))
             else:
                 self._mark(run, [entry], f"Wildberries upload {upload.upload_id} failed (status {status})")
 
@@ -498,7 +505,7 @@ class WildberriesAdapter:
             payload = {"stocks": [{"chrtId": r.chrt_id, "amount": r.amount} for r in rows]}
             try:
                 check_stock_payload(payload)
-                await self.client.request(
+                reply = await self.client.request(
                     "PUT",
                     self._url("marketplace", f"/api/v3/stocks/{warehouse}"),
                     groups=("stocks",),
@@ -522,6 +529,13 @@ class WildberriesAdapter:
                 continue  # WB applied none of that call: send the others again
             except MarketplaceError as error:
                 run.fail_all([i for r in rows for i in r.indexes], error)
+                return
+            if reply.status != 204:  # WB confirms a stock update only with 204 No Content
+                said = self.client.bad_response(
+                    unconfirmed(f"stocks (HTTP {reply.status})", "Wildberries confirms a stock update only with 204"),
+                    reply.data,
+                )
+                run.fail_all([i for r in rows for i in r.indexes], said)
                 return
             for row in rows:
                 for index in row.indexes:

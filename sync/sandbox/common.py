@@ -38,7 +38,7 @@ CONTROL_PREFIX = "/_sandbox"
 
 FaultMode = Literal["429", "500", "timeout", "garbage"]
 FAULT_MODES: tuple[str, ...] = ("429", "500", "timeout", "garbage")
-GARBAGE_BODIES: tuple[str, ...] = ("truncated", "html", "shape", "empty")
+GARBAGE_BODIES: tuple[str, ...] = ("truncated", "html", "shape", "empty", "object", "hollow")
 
 
 class SandboxError(ValueError):
@@ -485,7 +485,10 @@ class FaultRule:
     * ``timeout``: sleep ``delay`` seconds, then answer normally (with ``apply`` false: sleep, then
       a 504 gateway page without running the request);
     * ``garbage``: 200 with a broken body: ``truncated`` JSON, an ``html`` page, valid JSON of the
-      wrong ``shape`` or an ``empty`` body.
+      wrong ``shape``, an ``empty`` body, an empty JSON ``object`` (``{}``), or a ``hollow`` answer:
+      the marketplace's own success wrapper with nothing in it (:meth:`SandboxState.hollow_response`).
+      Unless ``apply`` is set the request is not applied: a 200 that changed nothing, as a faulty
+      gateway or a half-deployed marketplace can answer.
 
     ``apply`` says whether the real handler runs (changing state) before the fault is served. By
     default only ``timeout`` applies the request, like a slow server that did the write.
@@ -776,6 +779,11 @@ class SandboxState(ABC):
     def internal_error_response(self) -> web.Response:
         return self.error_response(ApiError(500, "Internal server error", code="internal"))
 
+    def hollow_response(self) -> web.Response:
+        """A 200 in the marketplace's success shape that confirms nothing (the ``hollow`` garbage
+        body); by default an empty JSON object."""
+        return web.json_response({})
+
     # ---- Python-side control API ---------------------------------------------------------------
 
     @abstractmethod
@@ -890,7 +898,11 @@ def endpoint_of(request: web.Request) -> str:
     return f"{request.method} {template}"
 
 
-def _garbage_response(kind: str) -> web.Response:
+def _garbage_response(state: SandboxState, kind: str) -> web.Response:
+    if kind == "hollow":
+        return state.hollow_response()
+    if kind == "object":
+        return web.json_response({})
     if kind == "html":
         return web.Response(
             status=200,
@@ -921,7 +933,7 @@ def _fault_response(state: SandboxState, rule: FaultRule) -> web.Response:
         decision = LimitDecision("fault", False, spec, 0, rule.retry_after, rule.retry_after, retry_floor=0)
         return state.rate_limited_response(decision)
     if rule.mode == "garbage":
-        return _garbage_response(rule.body)
+        return _garbage_response(state, rule.body)
     if rule.status == 500:
         return state.internal_error_response()
     return _gateway_page(rule.status)

@@ -184,6 +184,9 @@ class OzonState(SandboxState):
             return ("global", "stocks")
         return ("global",)
 
+    def hollow_response(self) -> web.Response:
+        return web.json_response({"result": []})
+
     def error_response(self, error: ApiError) -> web.Response:
         if error.body is not None:
             return web.json_response(error.body, status=error.status, headers=error.headers)

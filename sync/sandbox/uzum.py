@@ -221,6 +221,9 @@ class UzumState(SandboxState):
     def wrap(self, payload: Any, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         return {"payload": payload, "errors": errors or [], "timestamp": rfc3339(self.now(), micro=True)}
 
+    def hollow_response(self) -> web.Response:
+        return web.json_response(self.wrap(None))
+
     def error_response(self, error: ApiError) -> web.Response:
         body = (
             error.body

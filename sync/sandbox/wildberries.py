@@ -308,6 +308,9 @@ class WildberriesState(SandboxState):
             return self.ERROR_COST - 1
         return 0
 
+    def hollow_response(self) -> web.Response:
+        return web.json_response({"data": None, "error": False, "errorText": "", "additionalErrors": None})
+
     def error_response(self, error: ApiError) -> web.Response:
         if error.body is not None:
             content_type = "application/problem+json" if error.status in (401, 429) else "application/json"
