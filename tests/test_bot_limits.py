@@ -263,3 +263,16 @@ async def test_apply_that_fails_unexpectedly_answers_and_keeps_the_file(
                             and "1 ta yaratildi" in c.text, what="the second try")
     assert await products.get_by_sku(pool, "NEW-2") is not None
 
+
+
+@pytest.mark.parametrize("data", ["oc:99999999999:0", "oc:²:0", "os:1:pen\x00ding", "ol:a b::1", "ol:::99999999",
+                                  "ox:-1", "imp:x:maybe"])
+async def test_a_forged_button_gets_an_answer_not_a_500(
+    bot_app: Client, telegram: FakeTelegram, pool: asyncpg.Pool, data: str,
+) -> None:
+    sent = await ask(telegram, "/help")
+    mark = telegram.mark()
+    await telegram.click(ADMIN, sent, data)
+    answer = await telegram.wait_for(lambda c: c.method == "answerCallbackQuery" and telegram.calls.index(c) >= mark,
+                                     what="the answer to the button")
+    assert answer.params.get("text"), answer.params
