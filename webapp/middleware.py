@@ -65,8 +65,6 @@ def _init_data_language(request: web.Request) -> str | None:
     return code if isinstance(code, str) else None
 
 
-
-
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
