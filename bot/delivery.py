@@ -60,7 +60,7 @@ from arq.worker import Retry
 
 from bot import health, render, reports
 from bot.ratelimit import TelegramRateLimiter
-from db.repos import bot_chats, marketplaces, orders, products, sync_logs, users
+from db.repos import bot_chats, marketplaces, orders, payments, products, sync_logs, users
 from store.i18n import t
 from store.logs import redact
 from store.services import events
@@ -237,7 +237,8 @@ async def notify_order_created(ctx: dict[str, Any], order_id: int) -> None:
             if customer is not None:
                 lang = customer.language or "uz"
                 await enqueue_send(redis, f"order-created:{order.id}", customer.telegram_id,
-                                   render.order_placed_for_customer(order, items, lang),
+                                   render.order_placed_for_customer(order, items, lang,
+                                                                    await payments.get(db, order.id)),
                                    order_number=order.order_number, purpose="order placed")
         for admin_id in sorted(settings.admin_ids):
             await redis.zadd(ADMIN_ALERTS_KEY.format(admin_id=admin_id), {str(order.id): order.id})
@@ -279,9 +280,10 @@ async def flush_admin_alerts(ctx: dict[str, Any], admin_id: int) -> str:
         order = await orders.get(db, ids[0])
         if order is not None:
             items = await orders.items(db, order.id)
+            payment = await payments.get(db, order.id)  # how it is paid (issue #10)
             headline = t("bot.notify.admin_new_order", lang, source=render.source_name(order.source, lang))
             await enqueue_send(redis, f"order-created-admin:{order.id}", admin_id,
-                               render.order_card(order, items, lang, headline=headline),
+                               render.order_card(order, items, lang, headline=headline, payment=payment),
                                render.order_keyboard(order, lang, admin_id),
                                order_number=order.order_number, purpose="new order alert")
     else:

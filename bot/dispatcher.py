@@ -10,7 +10,8 @@ from __future__ import annotations
 from aiogram import Dispatcher
 from aiohttp import web
 
-from bot.handlers import admin_catalog, admin_orders, admin_products, admin_reports, fallback, start
+from bot import payments
+from bot.handlers import admin_catalog, admin_orders, admin_payments, admin_products, admin_reports, fallback, start
 from bot.middleware import ContextMiddleware
 from store import keys
 
@@ -24,7 +25,9 @@ def create_dispatcher(app: web.Application) -> Dispatcher:
     dp.update.outer_middleware(ContextMiddleware(app[keys.DB], app[keys.SETTINGS]))
     dp.include_routers(
         start.create_router(),
+        payments.create_router(),
         admin_orders.create_router(),
+        admin_payments.create_router(),
         admin_products.create_router(),
         admin_reports.create_router(),
         admin_catalog.create_router(),

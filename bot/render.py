@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 
 from bot.callbacks import ChooseLanguage, ConfirmCancel, OpenOrder, SetStatus
-from db.models import Category, Marketplace, MarketplaceProduct, Order, OrderItem, Product
+from db.models import Category, Marketplace, MarketplaceProduct, Order, OrderItem, OrderPayment, PaymentEvent, Product
 from store.i18n import CATALOG, format_money, t
 from store.services.orders import Actor, allowed_next
 from store.settings import Settings
@@ -240,10 +240,34 @@ def item_lines(items: list[OrderItem], lang: str, *, with_sku: bool = False, bud
     return "\n".join(lines)
 
 
-def order_card(order: Order, items: list[OrderItem], lang: str, *, headline: str | None = None) -> str:
-    """The admin's view of an order: everything needed to call the customer and pack the parcel.
+def payment_state(order: Order, payment: OrderPayment | None, lang: str) -> str:
+    """How the order is paid, in words: the method and where its payment stands."""
+    if payment is None:
+        return t(f"order.payment.{order.payment_status}", lang)
+    if payment.method == "cash" and order.payment_status == "unpaid":
+        state = t("payment.state.cash", lang)
+    elif order.payment_status == "unpaid":
+        state = t("payment.state.awaiting", lang)
+    else:
+        state = t(f"payment.state.{order.payment_status}", lang)
+    return f"{t(f'payment.method.{payment.method}', lang)} · {state}"
 
-    It always fits one message and always ends with the total: free text is clipped and the item
+
+def payment_history(history: list[PaymentEvent], lang: str) -> str:
+    lines = [t("bot.payment.history", lang)]
+    for event in history:
+        amount = f" {format_money(Decimal(event.amount_tiyin) / 100, lang)}" if event.amount_tiyin is not None else ""
+        note = f" ({esc(clip(event.note, 200))})" if event.note else ""
+        lines.append(f"• {local_time(event.created_at)} {esc(event.event)}{amount} — {esc(event.actor)}{note}")
+    return "\n".join(lines)
+
+
+def order_card(order: Order, items: list[OrderItem], lang: str, *, headline: str | None = None,
+               payment: OrderPayment | None = None, history: list[PaymentEvent] | None = None) -> str:
+    """The admin's view of an order: everything needed to call the customer and pack the parcel,
+    how it is paid and (for /order) the payment's history.
+
+    It always fits one message and always shows the total: free text is clipped and the item
     list gets the room the rest leaves ("… and N more")."""
     head = [headline] if headline else []
     head.append(t("bot.order.title", lang, number=esc(order.order_number)))
@@ -261,10 +285,15 @@ def order_card(order: Order, items: list[OrderItem], lang: str, *, headline: str
     if order.delivery_fee:
         tail.append(t("bot.order.delivery", lang, amount=money(order.delivery_fee, lang)))
     tail.append(t("bot.order.total", lang, amount=money(order.total, lang)))
+    if payment is not None:
+        tail.append(t("bot.payment.line", lang, state=payment_state(order, payment, lang)))
     for status, moment in (("confirmed", order.confirmed_at), ("delivered", order.delivered_at),
                            ("cancelled", order.cancelled_at)):
         if moment is not None:
             tail.append(t("bot.order.stamp", lang, status=status_name(status, lang), date=local_time(moment)))
+    if history:
+        tail.append("")
+        tail.append(payment_history(history, lang))
     budget = MESSAGE_LIMIT - visible_length("\n".join(head)) - visible_length("\n".join(tail)) - 80
     parts = [*head, "", item_lines(items, lang, with_sku=True, budget=budget), "", *tail]
     return truncate("\n".join(parts))
@@ -289,9 +318,13 @@ def cancel_confirm_keyboard(order: Order, lang: str) -> InlineKeyboardMarkup:
     ]])
 
 
-def order_placed_for_customer(order: Order, items: list[OrderItem], lang: str) -> str:
-    return truncate(t("bot.notify.order_placed", lang, number=esc(order.order_number),
-                      items=item_lines(items, lang, budget=MESSAGE_LIMIT - 600), total=money(order.total, lang)))
+def order_placed_for_customer(order: Order, items: list[OrderItem], lang: str,
+                              payment: OrderPayment | None = None) -> str:
+    text = t("bot.notify.order_placed", lang, number=esc(order.order_number),
+             items=item_lines(items, lang, budget=MESSAGE_LIMIT - 600), total=money(order.total, lang))
+    if payment is not None:  # how it is paid: cash on delivery, or awaiting payment (issue #10)
+        text += "\n" + t("bot.payment.line", lang, state=payment_state(order, payment, lang))
+    return truncate(text)
 
 
 def status_for_customer(order: Order, new: str, lang: str) -> str | None:

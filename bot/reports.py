@@ -6,10 +6,12 @@ Reports are returned whole, however long; whoever sends them splits them into me
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from bot import render
 from db.models import Marketplace, SyncLog
 from db.pool import Executor
-from db.repos import marketplaces, products, sync_logs
+from db.repos import marketplaces, payments, products, sync_logs
 from store.i18n import CATALOG, t
 from store.logs import redact
 from store.services import stats as stats_service
@@ -42,6 +44,12 @@ async def stats_text(db: Executor, period: str, lang: str) -> str:
     lines.append(t("bot.stats.total", lang, orders=summary.orders, revenue=render.money(summary.revenue, lang),
                    cancelled=summary.cancelled))
     parts.append("\n".join(lines))
+    by_method = await payments.revenue_by_method(db, summary.since.astimezone(UTC).replace(tzinfo=None))
+    if by_method:
+        rows = [t("bot.stats.method_line", lang, method=t(f"payment.method.{method}", lang), orders=count,
+                  revenue=render.money(revenue, lang), paid=render.money(paid, lang))
+                for method, count, revenue, paid in by_method]
+        parts.append(t("bot.stats.by_method", lang) + "\n" + "\n".join(rows))
     if summary.top:
         top = [t("bot.stats.top_line", lang, place=place, name=render.esc(p.name), sku=render.esc(p.sku),
                  quantity=p.quantity, revenue=render.money(p.revenue, lang))

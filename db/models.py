@@ -270,3 +270,56 @@ class SyncLogItem(_Row):
 
 def as_dict(row: Any) -> dict[str, Any]:
     return dataclasses.asdict(row)
+
+
+# --- payments (issue #10) ---
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPayment(_Row):
+    """How a Mini App order is paid (order_payments): the method, what is owed in tiyin, and when an
+    unpaid online order expires. Timestamps are UTC."""
+
+    order_id: int
+    method: str  # cash, payme, click, telegram
+    amount_tiyin: int
+    expires_at: datetime | None
+    paid_at: datetime | None
+    refunded_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentTransaction(_Row):
+    """One payment attempt at a payment system (payment_transactions); times in ms since the epoch,
+    `state` in Payme's terms: 1 created, 2 performed, -1 cancelled, -2 cancelled after perform."""
+
+    id: int
+    order_id: int
+    provider: str
+    provider_transaction_id: str
+    amount_tiyin: int
+    state: int
+    reason: int | None
+    provider_time: int | None
+    create_time: int
+    perform_time: int
+    cancel_time: int
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentEvent(_Row):
+    """An audit row of a money change (payment_events)."""
+
+    id: int
+    order_id: int
+    transaction_id: int | None
+    event: str
+    provider: str | None
+    amount_tiyin: int | None
+    old_payment_status: str | None
+    new_payment_status: str | None
+    actor: str
+    note: str | None
+    created_at: datetime

@@ -92,6 +92,11 @@ def create_app(settings: Settings, *, with_bot: bool = True) -> web.Application:
     from webapp import setup_webapp
 
     app = web.Application(client_max_size=2 * 1024 * 1024)
+    if settings.local_mode:
+        from webapp.payment_sandbox import configure, setup_sandbox_routes
+
+        settings = configure(settings)  # Payme and Click sandboxes where no real credentials are set
+        setup_sandbox_routes(app)
     app[keys.SETTINGS] = settings
     app[keys.TELEGRAM] = keys.TelegramStatus()
     app[keys.INIT_DATA_TOKEN] = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from store.texts import bot, common, webapp
+from store.texts import bot, common, payments, webapp
 
 LANGUAGES = ("uz", "ru")
 DEFAULT_LANGUAGE = "uz"
@@ -25,7 +25,7 @@ def _merge(*parts: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     return merged
 
 
-CATALOG: dict[str, dict[str, str]] = _merge(common.TEXTS, webapp.TEXTS, bot.TEXTS)
+CATALOG: dict[str, dict[str, str]] = _merge(common.TEXTS, webapp.TEXTS, bot.TEXTS, payments.TEXTS)
 
 
 def normalize_language(code: str | None) -> str:

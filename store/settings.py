@@ -37,9 +37,22 @@ class Settings(BaseSettings):
     run_worker: bool = Field(default=True, alias="RUN_WORKER")
     write_rate_limit: Annotated[tuple[int, int], NoDecode] = Field(default=(30, 10), alias="WRITE_RATE_LIMIT")
     outbox_retention_hours: int = Field(default=72, ge=1, le=24 * 365, alias="OUTBOX_RETENTION_HOURS")
+    # Online payment (issue #10): a method is offered only when its settings are present.
+    payme_merchant_id: str | None = Field(default=None, alias="PAYME_MERCHANT_ID")
+    payme_key: SecretStr | None = Field(default=None, alias="PAYME_KEY")
+    payme_checkout_url: str = Field(default="https://checkout.paycom.uz", alias="PAYME_CHECKOUT_URL")
+    click_service_id: int | None = Field(default=None, gt=0, alias="CLICK_SERVICE_ID")
+    click_merchant_id: int | None = Field(default=None, gt=0, alias="CLICK_MERCHANT_ID")
+    click_secret_key: SecretStr | None = Field(default=None, alias="CLICK_SECRET_KEY")
+    click_merchant_user_id: int | None = Field(default=None, gt=0, alias="CLICK_MERCHANT_USER_ID")
+    click_pay_url: str = Field(default="https://my.click.uz/services/pay", alias="CLICK_PAY_URL")
+    telegram_payment_provider_token: SecretStr | None = Field(default=None, alias="TELEGRAM_PAYMENT_PROVIDER_TOKEN")
+    payment_timeout_minutes: int = Field(default=30, ge=1, le=720, alias="PAYMENT_TIMEOUT_MINUTES")
 
     @field_validator("database_url", "redis_url", "bot_token", "webapp_url", "telegram_api_url",
-                     "webhook_url", "webhook_secret", mode="before")
+                     "webhook_url", "webhook_secret", "payme_merchant_id", "payme_key", "click_service_id",
+                     "click_merchant_id", "click_secret_key", "click_merchant_user_id",
+                     "telegram_payment_provider_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -93,7 +106,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a public https:// address (Telegram opens only https)")
         return value
 
-    @field_validator("telegram_api_url")
+    @field_validator("telegram_api_url", "payme_checkout_url", "click_pay_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
@@ -135,6 +148,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"must be one of {', '.join(sorted(_LOG_LEVELS))}")
             return level
         return value
+
+    @property
+    def payment_methods(self) -> tuple[str, ...]:
+        """What checkout offers: cash always, each online method when its settings are present."""
+        methods = ["cash"]
+        if self.payme_merchant_id and self.payme_key:
+            methods.append("payme")
+        if self.click_service_id and self.click_merchant_id and self.click_secret_key:
+            methods.append("click")
+        if self.telegram_payment_provider_token and self.bot_token:
+            methods.append("telegram")
+        return tuple(methods)
 
     @property
     def local_mode(self) -> bool:

@@ -68,17 +68,22 @@ async def record_heartbeat(ctx: dict[str, Any]) -> None:
 
 def worker_functions(queue: str = "all") -> list[Any]:
     from bot import delivery
+    from store import payment_jobs
     from sync import jobs
 
-    return {"sync": [*jobs.FUNCTIONS], "notifications": [*delivery.FUNCTIONS],
-            "all": [*jobs.FUNCTIONS, *delivery.FUNCTIONS]}[queue]
+    return {"sync": [*jobs.FUNCTIONS, *payment_jobs.FUNCTIONS],
+            "notifications": [*delivery.FUNCTIONS, *payment_jobs.NOTIFICATION_FUNCTIONS],
+            "all": [*jobs.FUNCTIONS, *delivery.FUNCTIONS, *payment_jobs.FUNCTIONS,
+                    *payment_jobs.NOTIFICATION_FUNCTIONS]}[queue]
 
 
 def cron_jobs(queue: str = "all") -> list[Any]:
     from bot import delivery
+    from store import payment_jobs
     from sync import jobs
 
-    sync_crons = [cron(record_heartbeat, second=0, run_at_startup=True, unique=True), *jobs.CRON_JOBS]
+    sync_crons = [cron(record_heartbeat, second=0, run_at_startup=True, unique=True), *jobs.CRON_JOBS,
+                  *payment_jobs.CRON_JOBS]
     return {"sync": sync_crons, "notifications": [*delivery.CRON_JOBS],
             "all": [*sync_crons, *delivery.CRON_JOBS]}[queue]
 

@@ -40,7 +40,7 @@ BOT_USERNAME = "amazing_test_bot"
 
 # Parameters aiogram sends JSON-encoded (objects, lists) or as numbers; everything else stays text.
 _JSON_PARAMS = {"reply_markup", "allowed_updates", "commands", "scope", "menu_button", "link_preview_options",
-                "entities", "caption_entities", "reply_parameters"}
+                "entities", "caption_entities", "reply_parameters", "prices"}
 _INT_PARAMS = {"chat_id", "message_id", "offset", "limit", "timeout", "cache_time", "max_connections"}
 
 
@@ -185,6 +185,28 @@ class FakeTelegram:
             "chat": _private_chat(user),
             "document": {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": file_name,
                          "mime_type": mime_type, "file_size": len(content)},
+        }})
+
+    # --- payments (issue #10): what Telegram sends around an invoice ------------------------------
+
+    async def pre_checkout_query(self, user: dict[str, Any], payload: str, total_amount: int,
+                                 currency: str = "UZS") -> str:
+        """The user confirmed an invoice; Telegram asks the bot whether to charge. Returns the query id."""
+        query_id = f"pcq-{next(self._message_ids)}"
+        await self.feed({"pre_checkout_query": {"id": query_id, "from": user, "currency": currency,
+                                                "total_amount": total_amount, "invoice_payload": payload}})
+        return query_id
+
+    async def successful_payment(self, user: dict[str, Any], payload: str, total_amount: int,
+                                 telegram_charge_id: str, provider_charge_id: str,
+                                 currency: str = "UZS") -> dict[str, Any]:
+        """The charge went through: a service message with `successful_payment` in the user's chat."""
+        return await self.feed({"message": {
+            "message_id": next(self._message_ids), "date": int(time.time()), "from": user,
+            "chat": _private_chat(user),
+            "successful_payment": {"currency": currency, "total_amount": total_amount, "invoice_payload": payload,
+                                   "telegram_payment_charge_id": telegram_charge_id,
+                                   "provider_payment_charge_id": provider_charge_id},
         }})
 
     # --- what the bot sent ----------------------------------------------------------------------
@@ -336,6 +358,12 @@ class FakeTelegram:
         return True
 
     def _m_deleteWebhook(self, call: Call) -> bool:
+        return True
+
+    def _m_createInvoiceLink(self, call: Call) -> str:
+        return f"https://t.me/$invoice-{next(self._message_ids)}"
+
+    def _m_answerPreCheckoutQuery(self, call: Call) -> bool:
         return True
 
     def _m_getWebhookInfo(self, call: Call) -> dict[str, Any]:

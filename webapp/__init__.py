@@ -8,7 +8,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from webapp import health, pages
+from webapp import health, pages, payments
 from webapp.middleware import error_middleware
 from webapp.security import security_headers
 
@@ -33,4 +33,5 @@ def setup_webapp(app: web.Application) -> None:
                          "max_field_size": MAX_REQUEST_LINE}
     app.router.add_get("/healthz", health.healthz)
     pages.setup_routes(app)
+    payments.setup_payment_routes(app)
     app.router.add_static("/static/", STATIC, name="static", append_version=True)

@@ -6,22 +6,27 @@ rate limit. Errors are StoreErrors, turned into `{"error": {...}}` by `error_mid
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from db.repos import cart, orders, users
+from db.models import Order, OrderItem
+from db.repos import cart, orders, payments, users
 from store import keys
 from store.errors import NotFound, ValidationFailed
-from store.i18n import LANGUAGES
+from store.i18n import LANGUAGES, t
 from store.services import catalog, checkout, customers
 from store.services import orders as order_service
+from store.services import payments as payment_service
 from store.validation import INT4_MAX, InvalidInput, ascii_int, clean_text, read_json
 from webapp import serialize
 from webapp.cache import CATALOG_CACHE
 from webapp.middleware import INIT_DATA, SESSIONS, USER, Session, raw_init_data
+
+log = logging.getLogger(__name__)
 
 MAX_ID = INT4_MAX  # the schema's SERIAL ids are int4
 ORDERS_PER_PAGE = 20
@@ -73,7 +78,9 @@ async def _cached_json(request: web.Request, build: Callable[[], Awaitable[Any]]
 async def get_me(request: web.Request) -> web.Response:
     db = request.app[keys.DB]
     current = await users.get(db, request[USER].id) or request[USER]
-    return _json(serialize.user(current, cart_count=await cart.count_lines(db, current.id)))
+    body = serialize.user(current, cart_count=await cart.count_lines(db, current.id))
+    body["payment_methods"] = list(request.app[keys.SETTINGS].payment_methods)
+    return _json(body)
 
 
 async def put_language(request: web.Request) -> web.Response:
@@ -180,16 +187,65 @@ async def put_cart_item(request: web.Request) -> web.Response:
 # --- orders ---------------------------------------------------------------------------------------
 
 
+def _base_url(request: web.Request) -> str:
+    settings = request.app[keys.SETTINGS]
+    return settings.webapp_url or str(request.url.origin())
+
+
+async def _payment_url(request: web.Request, order: Order, items: list[OrderItem], method: str,
+                       amount_tiyin: int) -> str | None:
+    """Where the customer pays this order now: the Payme checkout link, the Click pay link, or a
+    Telegram invoice link (createInvoiceLink); None for cash."""
+    settings = request.app[keys.SETTINGS]
+    base = _base_url(request)
+    back = payment_service.return_url(base, order.order_number)
+    if method in ("payme", "click"):
+        link = payment_service.payme_link if method == "payme" else payment_service.click_link
+        url = link(settings, order.order_number, amount_tiyin, back)
+        # local mode's sandbox (webapp.payment_sandbox) pays on this server: its links are paths
+        return base.rstrip("/") + url if url.startswith("/") else url
+    if method == "telegram":
+        from aiogram.exceptions import TelegramAPIError
+
+        from bot.payments import invoice_link
+
+        try:
+            return await invoice_link(request.app, settings, order, items, amount_tiyin, _lang(request))
+        except (TelegramAPIError, OSError, TimeoutError) as exc:
+            raise payment_service.NotPayable("error.payment_link_failed") from exc
+    return None
+
+
+async def _order_body(request: web.Request, order: Order, items: list[OrderItem], *,
+                      with_link: bool = False, link_may_fail: bool = False) -> dict[str, Any]:
+    """The order as the customer sees it, with how it is paid; `with_link` adds where to pay.
+    `link_may_fail`: an order already placed is answered even when Telegram could not make its
+    invoice link (the order screen's pay button asks again)."""
+    user, lang = request[USER], _lang(request)
+    body = serialize.order(order, items, lang, user.id)
+    info = payment_service.info(order, await payments.get(request.app[keys.DB], order.id))
+    url = None
+    if with_link and info is not None and info.payable:
+        try:
+            url = await _payment_url(request, order, items, info.method, info.amount_tiyin)
+        except payment_service.NotPayable:
+            if not link_may_fail:
+                raise
+            log.warning("order %s: no payment link for now (Telegram unreachable)", order.order_number)
+    body["payment"] = serialize.payment(info, lang, url)
+    return body
+
+
 async def create_order(request: web.Request) -> web.Response:
     key = checkout.check_idempotency_key(request.headers.get("Idempotency-Key"))
-    form = checkout.parse_checkout_form(await _json_body(request))
+    form = checkout.parse_checkout_form(await _json_body(request), request.app[keys.SETTINGS])
     user = request[USER]
     try:
         placed = await checkout.place_order(request.app[keys.DB], request.app[keys.SETTINGS], user, form, key)
     except checkout.CartConflict as exc:
         exc.details["cart"] = serialize.cart(exc.cart, _lang(request))
         raise
-    body = serialize.order(placed.order, placed.items, _lang(request), user.id)
+    body = await _order_body(request, placed.order, placed.items, with_link=True, link_may_fail=True)
     headers = {"Idempotent-Replayed": "true"} if placed.replayed else None
     return _json(body, status=201, headers=headers)
 
@@ -202,9 +258,15 @@ async def list_orders(request: web.Request) -> web.Response:
     db, user = request.app[keys.DB], request[USER]
     rows = await orders.list_for_user(db, user.id, limit=ORDERS_PER_PAGE, offset=(page - 1) * ORDERS_PER_PAGE)
     items = await orders.items_for_orders(db, [o.id for o in rows])
+    paid_how = await payments.for_orders(db, [o.id for o in rows])
     total = await orders.count_for_user(db, user.id)
+    bodies = []
+    for o in rows:
+        body = serialize.order(o, items[o.id], _lang(request), user.id)
+        body["payment"] = serialize.payment(payment_service.info(o, paid_how.get(o.id)), _lang(request))
+        bodies.append(body)
     return _json({
-        "items": [serialize.order(o, items[o.id], _lang(request), user.id) for o in rows],
+        "items": bodies,
         "total": total, "page": page, "per_page": ORDERS_PER_PAGE,
         "pages": max(1, -(-total // ORDERS_PER_PAGE)),
     })
@@ -215,7 +277,31 @@ async def get_order(request: web.Request) -> web.Response:
     order = await orders.get_by_number(db, _order_number(request))
     if order is None or order.user_id != user.id:
         raise NotFound("error.order_not_found")
-    return _json(serialize.order(order, await orders.items(db, order.id), _lang(request), user.id))
+    return _json(await _order_body(request, order, await orders.items(db, order.id)))
+
+
+async def pay_order(request: web.Request) -> web.Response:
+    """POST /api/orders/{number}/pay: where to pay an unpaid online order now (pay again), optionally
+    with another enabled online method (`{"payment_method": "click"}`); 409 when it cannot be paid."""
+    db, user, settings = request.app[keys.DB], request[USER], request.app[keys.SETTINGS]
+    body = await _json_body(request) if request.can_read_body else {}
+    if not isinstance(body, dict):
+        raise ValidationFailed("error.bad_json")
+    order = await orders.get_by_number(db, _order_number(request))
+    if order is None or order.user_id != user.id:
+        raise NotFound("error.order_not_found")
+    method = body.get("payment_method")
+    if method is not None:
+        method = payment_service.parse_method(method, settings)
+        if method == "cash":
+            raise ValidationFailed("error.validation", fields={"payment_method": "error.payment_method_unavailable"})
+    info = payment_service.info(order, await payments.get(db, order.id))
+    if info is None or not info.payable:
+        reason = t(f"payment.refusal.{info.refusal if info else 'not_online'}", _lang(request))
+        raise payment_service.NotPayable("error.order_not_payable", reason=reason)
+    if method is not None and method != info.method:
+        await payment_service.switch_method(db, order.order_number, method, user.id)
+    return _json(await _order_body(request, order, await orders.items(db, order.id), with_link=True))
 
 
 async def cancel_order(request: web.Request) -> web.Response:
@@ -224,7 +310,7 @@ async def cancel_order(request: web.Request) -> web.Response:
         request.app[keys.DB], _order_number(request), "cancelled",
         order_service.Actor.customer(user.id),
     )
-    return _json(serialize.order(change.order, change.items, _lang(request), user.id))
+    return _json(await _order_body(request, change.order, change.items))
 
 
 def setup_api_routes(app: web.Application) -> None:
@@ -245,3 +331,4 @@ def setup_api_routes(app: web.Application) -> None:
     router.add_get("/api/orders", list_orders, name="api.orders")
     router.add_get("/api/orders/{order_number}", get_order, name="api.order")
     router.add_post("/api/orders/{order_number}/cancel", cancel_order, name="api.order.cancel")
+    router.add_post("/api/orders/{order_number}/pay", pay_order, name="api.order.pay")

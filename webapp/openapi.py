@@ -64,6 +64,9 @@ SCHEMAS: dict[str, Any] = {
         "id": _ID, "telegram_id": {"type": "integer"}, "first_name": _TEXT, "last_name": _NULLABLE_TEXT,
         "username": _NULLABLE_TEXT, "phone": _NULLABLE_TEXT, "language": {"type": "string", "enum": ["uz", "ru"]},
         "cart_count": {"type": "integer"},
+        "payment_methods": {"type": "array",
+                            "items": {"type": "string", "enum": ["cash", "payme", "click", "telegram"]},
+                            "description": "what checkout offers (GET /api/me only)"},
     }},
     "Category": {"type": "object", "properties": {
         "id": _ID, "name": _TEXT, "parent_id": {"type": "integer", "nullable": True}, "icon": _NULLABLE_TEXT,
@@ -131,6 +134,20 @@ SCHEMAS: dict[str, Any] = {
         "cancelled_at": {"type": "string", "format": "date-time", "nullable": True},
         "items": {"type": "array", "items": _ref("OrderItem")}, "item_count": {"type": "integer"},
         "can_cancel": {"type": "boolean"},
+        "payment": {"allOf": [_ref("Payment")], "nullable": True,
+                    "description": "how the order is paid; null for a marketplace order"},
+    }},
+    "Payment": {"type": "object", "properties": {
+        "method": {"type": "string", "enum": ["cash", "payme", "click", "telegram"]}, "method_text": _TEXT,
+        "state": {"type": "string", "enum": ["cash", "awaiting", "paid", "refunded", "expired", "unpaid"]},
+        "state_text": _TEXT,
+        "amount_tiyin": {"type": "integer", "description": "what the order owes, in tiyin (1 so'm = 100 tiyin)"},
+        "expires_at": {"type": "string", "format": "date-time", "nullable": True,
+                       "description": "an unpaid online order is cancelled at this moment (UTC)"},
+        "payable": {"type": "boolean", "description": "whether it can be paid online now"},
+        "url": {"type": "string", "nullable": True,
+                "description": "where to pay (Payme checkout, Click pay link, Telegram invoice link): only in "
+                               "the answers of POST /api/orders and POST /api/orders/{order_number}/pay"},
     }},
     "OrderPage": {"type": "object", "properties": {
         "items": {"type": "array", "items": _ref("Order")}, "total": {"type": "integer"},
@@ -143,6 +160,8 @@ SCHEMAS: dict[str, Any] = {
                            "example": "+998 90 123 45 67"},
         "delivery_address": {"type": "string", "minLength": 5, "maxLength": 500},
         "delivery_notes": {"type": "string", "maxLength": 500, "nullable": True},
+        "payment_method": {"type": "string", "enum": ["cash", "payme", "click", "telegram"], "default": "cash",
+                           "description": "one of the methods in GET /api/me `payment_methods`; others get 400"},
     }},
 }
 
@@ -252,9 +271,20 @@ PATHS: dict[str, Any] = {
         "responses": {"200": _ok(_ref("Order")), **_ERRORS, **_NOT_FOUND},
     }},
     "/api/orders/{order_number}/cancel": {"post": {
-        "summary": "Cancel the customer's own pending order (stock is returned)", "operationId": "cancelOrder",
+        "summary": "Cancel the customer's own pending, unpaid order (stock is returned)", "operationId": "cancelOrder",
         "parameters": [_path_param("order_number", {"type": "string"})],
         "responses": {"200": _ok(_ref("Order")), **_WRITE_ERRORS, **_NOT_FOUND, **_CONFLICT},
+    }},
+    "/api/orders/{order_number}/pay": {"post": {
+        "summary": "Where to pay an unpaid online order now (pay again), optionally by another method",
+        "operationId": "payOrder",
+        "parameters": [_path_param("order_number", {"type": "string"})],
+        "requestBody": {"required": False, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {
+                "payment_method": {"type": "string", "enum": ["payme", "click", "telegram"]}}}}}},
+        "responses": {"200": _ok(_ref("Order"), "The order, its `payment.url` set"), **_WRITE_ERRORS,
+                      **_NOT_FOUND,
+                      **_CONFLICT},
     }},
 }
 

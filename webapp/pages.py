@@ -18,7 +18,7 @@ from webapp.ratelimit import WRITE_RATE_LIMIT, WriteRateLimit
 from webapp.security import csp_nonce
 
 # Texts the page needs: everything but the bot's own.
-_PAGE_TEXT_PREFIXES = ("app.", "error.", "order.", "currency", "store.")
+_PAGE_TEXT_PREFIXES = ("app.", "error.", "order.", "currency", "store.", "payment.")
 
 
 def _static_url(request: web.Request, path: str) -> str:

@@ -22,6 +22,12 @@ CSP_NONCE = web.RequestKey("csp_nonce", str)
 FRAME_ANCESTORS = "'self' https://web.telegram.org https://*.telegram.org"
 
 
+# Other HTML (aiohttp's error pages, local mode's payment sandbox pages): no script at all, styles
+# (inline too) and forms only from here.
+OTHER_HTML_CSP = ("default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                  f"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {FRAME_ANCESTORS}")
+
+
 def csp_nonce(request: web.Request) -> str:
     """This response's nonce for inline scripts (made on first use)."""
     nonce = request.get(CSP_NONCE)
@@ -54,5 +60,4 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
         headers["Cache-Control"] = "no-store"
     if response.content_type == "text/html":
         nonce = request.get(CSP_NONCE)
-        headers["Content-Security-Policy"] = (
-            page_csp(nonce) if nonce is not None else f"default-src 'none'; frame-ancestors {FRAME_ANCESTORS}")
+        headers["Content-Security-Policy"] = page_csp(nonce) if nonce is not None else OTHER_HTML_CSP

@@ -12,6 +12,7 @@ from store.i18n import format_money, t
 from store.services.catalog import CategoryView, Home, ProductPage
 from store.services.checkout import CartLine, CartView
 from store.services.orders import Actor, allowed_next
+from store.services.payments import PaymentInfo
 
 PLACEHOLDER_IMAGE = "/static/img/placeholder.svg"
 LOW_STOCK = 5
@@ -140,4 +141,25 @@ def order(row: Order, items: list[OrderItem], lang: str, customer_id: int) -> di
         "delivered_at": timestamp(row.delivered_at), "cancelled_at": timestamp(row.cancelled_at),
         "items": [order_item(i, lang) for i in items], "item_count": sum(i.quantity for i in items),
         "can_cancel": "cancelled" in allowed_next(row, Actor.customer(customer_id)),
+    }
+
+
+def payment(info: PaymentInfo | None, lang: str, url: str | None = None) -> dict[str, Any] | None:
+    """How the order is paid: method, state (cash, awaiting, paid, refunded, expired, unpaid), and while it
+    can be paid online, until when (and `url` where, when the caller made one)."""
+    if info is None:
+        return None
+    if info.method == "cash":
+        state = "cash"
+    elif info.refusal in ("paid", "refunded", "expired"):
+        state = info.refusal
+    elif info.refusal == "cancelled":
+        state = "unpaid"  # cancelled before it was paid
+    else:
+        state = "awaiting"
+    return {
+        "method": info.method, "method_text": t(f"payment.method.{info.method}", lang),
+        "state": state, "state_text": t(f"payment.state.{state}", lang),
+        "amount_tiyin": info.amount_tiyin, "expires_at": timestamp(info.expires_at), "payable": info.payable,
+        "url": url,
     }

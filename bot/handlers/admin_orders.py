@@ -18,7 +18,7 @@ from bot.callbacks import ConfirmCancel, OpenOrder, OrdersPage, SetStatus
 from bot.filters import IsAdmin
 from bot.messaging import edit
 from db.models import Order
-from db.repos import marketplaces, orders
+from db.repos import marketplaces, orders, payments
 from store.errors import NotFound, ValidationFailed
 from store.i18n import t
 from store.services import orders as order_service
@@ -28,31 +28,54 @@ from store.validation import InvalidInput, clean_text, printable
 PAGE_SIZE = 10
 
 
-async def parse_filters(db: asyncpg.Pool, args: str | None) -> tuple[str | None, str | None]:
-    """`/orders [status] [source]`, in either order. Raises ValidationFailed naming what is valid."""
+PAYMENT_FILTERS = ("paid", "unpaid", "refunded")
+
+
+def _pack_status(status: str | None, payment: str | None) -> str | None:
+    """The pager's status field also carries the payment filter (`pending+unpaid`), so the pager
+    buttons already in admins' chats keep their format."""
+    return f"{status or ''}+{payment}" if payment else status
+
+
+def _unpack_status(packed: str | None) -> tuple[str | None, str | None]:
+    if packed and "+" in packed:
+        status, _, payment = packed.partition("+")
+        return status or None, payment if payment in PAYMENT_FILTERS else None
+    return packed, None
+
+
+async def parse_filters(db: asyncpg.Pool, args: str | None) -> tuple[str | None, str | None, str | None]:
+    """`/orders [status] [source] [paid|unpaid|refunded]`, in any order. Raises ValidationFailed
+    naming what is valid."""
     sources = ["app", *(m.slug for m in await marketplaces.list_all(db))]
     status: str | None = None
     source: str | None = None
+    payment: str | None = None
     for word in (args or "").lower().split():
         if word in order_service.STATUSES and status is None:
             status = word
         elif word in sources and source is None:
             source = word
+        elif word in PAYMENT_FILTERS and payment is None:
+            payment = word
         else:
             raise ValidationFailed("bot.orders.bad_filter", value=printable(word[:40]),
-                                   statuses=", ".join(order_service.STATUSES), sources=", ".join(sources))
-    return status, source
+                                   statuses=", ".join((*order_service.STATUSES, *PAYMENT_FILTERS)),
+                                   sources=", ".join(sources))
+    return status, source, payment
 
 
 async def orders_page(db: asyncpg.Pool, status: str | None, source: str | None, page: int,
-                      lang: str) -> tuple[str, InlineKeyboardMarkup | None]:
-    total = await orders.count_filtered(db, status=status, source=source)
+                      lang: str, payment: str | None = None) -> tuple[str, InlineKeyboardMarkup | None]:
+    total = await orders.count_filtered(db, status=status, source=source, payment_status=payment)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(page, 0), pages - 1)
-    found = await orders.list_filtered(db, status=status, source=source, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+    found = await orders.list_filtered(db, status=status, source=source, limit=PAGE_SIZE, offset=page * PAGE_SIZE,
+                                       payment_status=payment)
     filters = " · ".join(
         x for x in (render.status_name(status, lang) if status else None,
-                    render.source_name(source, lang) if source else None) if x)
+                    render.source_name(source, lang) if source else None,
+                    t(f"order.payment.{payment}", lang) if payment else None) if x)
     title = t("bot.orders.title", lang, filters=f" ({filters})" if filters else "", page=page + 1, pages=pages,
               total=total)
     if not found:
@@ -65,10 +88,10 @@ async def orders_page(db: asyncpg.Pool, status: str | None, source: str | None, 
     pager = []
     if page > 0:
         pager.append(InlineKeyboardButton(text=t("bot.page.prev", lang), callback_data=OrdersPage(
-            status=status, source=source, page=page - 1).pack()))
+            status=_pack_status(status, payment), source=source, page=page - 1).pack()))
     if page < pages - 1:
         pager.append(InlineKeyboardButton(text=t("bot.page.next", lang), callback_data=OrdersPage(
-            status=status, source=source, page=page + 1).pack()))
+            status=_pack_status(status, payment), source=source, page=page + 1).pack()))
     if pager:
         rows.append(pager)
     return render.truncate(title + "\n\n" + "\n".join(lines)), InlineKeyboardMarkup(inline_keyboard=rows)
@@ -76,17 +99,20 @@ async def orders_page(db: asyncpg.Pool, status: str | None, source: str | None, 
 
 async def _card(db: asyncpg.Pool, order: Order, lang: str, admin_id: int) -> tuple[str, InlineKeyboardMarkup | None]:
     items = await orders.items(db, order.id)
-    return render.order_card(order, items, lang), render.order_keyboard(order, lang, admin_id)
+    payment, history = await payments.get(db, order.id), await payments.events(db, order.id)
+    return (render.order_card(order, items, lang, payment=payment, history=history),
+            render.order_keyboard(order, lang, admin_id))
 
 
 async def list_orders(message: Message, command: CommandObject, db: asyncpg.Pool, lang: str) -> None:
-    status, source = await parse_filters(db, command.args)
-    text, markup = await orders_page(db, status, source, 0, lang)
+    status, source, payment = await parse_filters(db, command.args)
+    text, markup = await orders_page(db, status, source, 0, lang, payment)
     await message.answer(text, reply_markup=markup)
 
 
 async def turn_page(callback: CallbackQuery, callback_data: OrdersPage, db: asyncpg.Pool, lang: str) -> None:
-    text, markup = await orders_page(db, callback_data.status, callback_data.source, callback_data.page, lang)
+    status, payment = _unpack_status(callback_data.status)
+    text, markup = await orders_page(db, status, callback_data.source, callback_data.page, lang, payment)
     await edit(callback, text, markup)
     await callback.answer()
 
@@ -152,8 +178,8 @@ async def _change(callback: CallbackQuery, db: asyncpg.Pool, redis: ArqRedis, or
             await edit(callback, text, markup)
         await callback.answer(t("error.status_transition", lang), show_alert=True)
         return
-    text = render.order_card(change.order, change.items, lang)
-    await edit(callback, text, render.order_keyboard(change.order, lang, admin))
+    text, markup = await _card(db, change.order, lang, admin)
+    await edit(callback, text, markup)
     await callback.answer(t("bot.status_changed", lang, number=change.order.order_number,
                             status=render.status_name(change.new, lang)))
 

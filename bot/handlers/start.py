@@ -115,7 +115,7 @@ async def choose_language(callback: CallbackQuery, callback_data: ChooseLanguage
 async def help_(message: Message, lang: str, is_admin: bool, settings: Settings) -> None:
     text = t("bot.help.customer", lang)
     if is_admin:
-        text += "\n\n" + t("bot.help.admin", lang)
+        text += "\n\n" + t("bot.help.admin", lang) + "\n" + t("bot.help.refund", lang)
     button = render.webapp_button(settings, t("bot.open_store", lang))
     await message.answer(text, reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]]) if button else None)
 

@@ -154,22 +154,26 @@ async def count_for_user(db: Executor, user_id: int) -> int:
 
 async def list_filtered(
     db: Executor, *, status: str | None, source: str | None, limit: int, offset: int,
+    payment_status: str | None = None,
 ) -> list[Order]:
     """Newest first; a None filter matches every order."""
     rows = await db.fetch(
         f"""SELECT {_COLUMNS} FROM orders
             WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR COALESCE(source, 'app') = $2)
+              AND ($5::text IS NULL OR payment_status = $5)
             ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4""",
-        status, source, limit, offset,
+        status, source, limit, offset, payment_status,
     )
     return Order.from_records(rows)
 
 
-async def count_filtered(db: Executor, *, status: str | None, source: str | None) -> int:
+async def count_filtered(db: Executor, *, status: str | None, source: str | None,
+                         payment_status: str | None = None) -> int:
     value: int = await db.fetchval(
         """SELECT count(*) FROM orders
-           WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR COALESCE(source, 'app') = $2)""",
-        status, source,
+           WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR COALESCE(source, 'app') = $2)
+             AND ($3::text IS NULL OR payment_status = $3)""",
+        status, source, payment_status,
     )
     return value
 
@@ -199,3 +203,11 @@ async def top_products(db: Executor, since: datetime, limit: int = 5) -> list[Pr
         since, limit,
     )
     return ProductSales.from_records(rows)
+
+
+async def set_payment_status(db: Executor, order_id: int, payment_status: str) -> Order:
+    """Write orders.payment_status (unpaid, paid, refunded); store.services.payments is the only caller."""
+    row = await db.fetchrow(f"UPDATE orders SET payment_status = $2 WHERE id = $1 RETURNING {_COLUMNS}",
+                            order_id, payment_status)
+    assert row is not None
+    return Order.from_record(row)

@@ -225,11 +225,14 @@ class CheckoutForm:
     customer_phone: str  # normalised +998NNNNNNNNN
     delivery_address: str
     delivery_notes: str | None
+    payment_method: str = "cash"  # checked against the enabled methods by store.services.payments
 
     def fingerprint(self) -> str:
         """What identifies the request behind an Idempotency-Key (the normalised body)."""
-        body = json.dumps([self.customer_name, self.customer_phone, self.delivery_address, self.delivery_notes],
-                          ensure_ascii=False, separators=(",", ":"))
+        fields = [self.customer_name, self.customer_phone, self.delivery_address, self.delivery_notes]
+        if self.payment_method != "cash":  # a cash order's fingerprint is what it was before payments
+            fields.append(self.payment_method)
+        body = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -257,8 +260,9 @@ def _text(body: dict[str, Any], name: str, problems: dict[str, str], *, required
     return text
 
 
-def parse_checkout_form(body: object) -> CheckoutForm:
-    """Validate the checkout body; every problem is reported at once, per field."""
+def parse_checkout_form(body: object, settings: Settings | None = None) -> CheckoutForm:
+    """Validate the checkout body; every problem is reported at once, per field. `payment_method`
+    (cash when absent) must be one of the methods `settings` enables."""
     if not isinstance(body, dict):
         raise ValidationFailed("error.bad_json")
     problems: dict[str, str] = {}
@@ -272,7 +276,12 @@ def parse_checkout_form(body: object) -> CheckoutForm:
     if problems:
         raise ValidationFailed("error.validation", fields=problems)
     assert name and phone and address
-    return CheckoutForm(name, phone, address, notes or None)
+    method = "cash"
+    if settings is not None:
+        from store.services import payments
+
+        method = payments.parse_method(body.get("payment_method"), settings)
+    return CheckoutForm(name, phone, address, notes or None, method)
 
 
 def check_idempotency_key(raw: str | None) -> str:
@@ -321,6 +330,8 @@ async def place_order(
     snapshots (and nothing else), so that the customer can confirm the new prices and order again.
     In the same transaction: events.order_created and events.stock_changed.
     """
+    from store.services import payments  # imports this module (retry_transient)
+
     fingerprint = form.fingerprint()
     lang = user.language or "uz"
 
@@ -378,6 +389,7 @@ async def place_order(
                                     line.product.current_price, line.quantity)
                 for line in view.lines
             ])
+            await payments.start(conn, order, form.payment_method, settings)
             await idempotency.save(conn, user.id, idempotency_key, fingerprint, order.id)
             await cart.clear(conn, user.id)
             if user.phone != form.customer_phone:

@@ -2,7 +2,9 @@
 
     pending -> confirmed -> shipped -> delivered
     pending | confirmed -> cancelled   (an admin)
-    pending -> cancelled               (the customer, their own order only)
+    pending -> cancelled               (the customer, their own order only, and not once it is paid)
+    pending | confirmed | shipped -> cancelled   (the store itself: an online payment that expired
+                                                  or was refunded, see store.services.payments)
 
 Entering confirmed / delivered / cancelled stamps confirmed_at / delivered_at / cancelled_at.
 A cancellation returns the order's units to stock through `store.services.stock`. After the
@@ -18,6 +20,7 @@ from typing import Literal
 import asyncpg
 
 from db.models import Order, OrderItem
+from db.pool import Executor
 from db.repos import orders
 from store.errors import Conflict, NotFound, ValidationFailed
 from store.services import events, stock
@@ -32,13 +35,14 @@ _ADMIN_FROM: dict[str, frozenset[str]] = {
     "cancelled": frozenset({"pending", "confirmed"}),
 }
 _CUSTOMER_FROM: dict[str, frozenset[str]] = {"cancelled": frozenset({"pending"})}
+_SYSTEM_FROM: dict[str, frozenset[str]] = {"cancelled": frozenset({"pending", "confirmed", "shipped"})}
 
 
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who asks for the change: an admin (by Telegram id) or a customer (by users.id)."""
 
-    kind: Literal["admin", "customer"]
+    kind: Literal["admin", "customer", "system"]
     id: int
 
     @classmethod
@@ -48,6 +52,11 @@ class Actor:
     @classmethod
     def customer(cls, user_id: int) -> Actor:
         return cls("customer", user_id)
+
+    @classmethod
+    def system(cls) -> Actor:
+        """The store itself (the payment rules: an expired or refunded online payment)."""
+        return cls("system", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +75,44 @@ class TransitionNotAllowed(Conflict):
     code = "status_transition_not_allowed"
 
 
+def _rules(actor: Actor) -> dict[str, frozenset[str]]:
+    return {"admin": _ADMIN_FROM, "customer": _CUSTOMER_FROM, "system": _SYSTEM_FROM}[actor.kind]
+
+
 def allowed_next(order: Order, actor: Actor) -> list[str]:
     """The statuses this actor may move the order to now (for buttons in the bot and the app)."""
-    rules = _ADMIN_FROM if actor.kind == "admin" else _CUSTOMER_FROM
-    if actor.kind == "customer" and order.user_id != actor.id:
-        return []
-    return [new for new, sources in rules.items() if order.status in sources]
+    if actor.kind == "customer" and (order.user_id != actor.id or order.payment_status != "unpaid"):
+        return []  # a paid order is cancelled (and refunded) by the shop, not by the customer
+    return [new for new, sources in _rules(actor).items() if order.status in sources]
+
+
+async def apply_status(conn: Executor, order: Order, new_status: str, actor: Actor) -> tuple[StatusChange, list[int]]:
+    """Move the locked `order` to `new_status` inside the caller's transaction (the caller holds the
+    order row lock, `orders.lock`). Returns the change and the product ids whose stock came back;
+    the events (notification, stock push) are written in the same transaction. Raises
+    TransitionNotAllowed."""
+    old = order.status
+    items = await orders.items(conn, order.id)
+    if old == new_status:
+        return StatusChange(order, items, old, new_status), []
+    if old not in _rules(actor).get(new_status, frozenset()):
+        raise TransitionNotAllowed("error.status_transition", old=old, new=new_status)
+    if actor.kind == "customer" and new_status == "cancelled" and order.payment_status != "unpaid":
+        raise TransitionNotAllowed("error.order_paid_no_cancel")
+    returned: list[int] = []
+    if new_status == "cancelled":
+        quantities: dict[int, int] = {}
+        for item in items:
+            if item.product_id is not None:
+                quantities[item.product_id] = quantities.get(item.product_id, 0) + item.quantity
+        for product_id in sorted(quantities):
+            if await stock.give_back(conn, product_id, quantities[product_id]) is not None:
+                returned.append(product_id)
+    updated = await orders.set_status(conn, order.id, new_status)
+    await events.order_status_changed(conn, order.id, old, new_status)
+    if returned:
+        await events.stock_changed(conn, returned)
+    return StatusChange(updated, items, old, new_status), returned
 
 
 async def change_status(
@@ -94,27 +135,7 @@ async def change_status(
                 order = await orders.lock_by_number(conn, order_number_or_id)
             if order is None or (actor.kind == "customer" and order.user_id != actor.id):
                 raise NotFound("error.order_not_found")
-            old = order.status
-            items = await orders.items(conn, order.id)
-            if old == new_status:
-                return StatusChange(order, items, old, new_status), []
-            rules = _ADMIN_FROM if actor.kind == "admin" else _CUSTOMER_FROM
-            if old not in rules.get(new_status, frozenset()):
-                raise TransitionNotAllowed("error.status_transition", old=old, new=new_status)
-            returned: list[int] = []
-            if new_status == "cancelled":
-                quantities: dict[int, int] = {}
-                for item in items:
-                    if item.product_id is not None:
-                        quantities[item.product_id] = quantities.get(item.product_id, 0) + item.quantity
-                for product_id in sorted(quantities):
-                    if await stock.give_back(conn, product_id, quantities[product_id]) is not None:
-                        returned.append(product_id)
-            updated = await orders.set_status(conn, order.id, new_status)
-            await events.order_status_changed(conn, order.id, old, new_status)
-            if returned:
-                await events.stock_changed(conn, returned)
-            return StatusChange(updated, items, old, new_status), returned
+            return await apply_status(conn, order, new_status, actor)
 
     change, _ = await retry_transient(attempt, "order status change")
     return change

@@ -32,7 +32,7 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "bot.help.admin": {
         "uz": "<b>Administrator buyruqlari</b>\n"
-              "/orders [holat] [manba] — buyurtmalar ro'yxati\n"
+              "/orders [holat] [manba] [paid|unpaid|refunded] — buyurtmalar ro'yxati\n"
               "/order RAQAM — buyurtma kartasi\n"
               "/product SKU — mahsulot\n"
               "/stock SKU SONI — qoldiqni o'rnatish\n"
@@ -44,7 +44,7 @@ TEXTS: dict[str, dict[str, str]] = {
               "/export — katalogni CSV qilib olish\n"
               "CSV fayl yuboring — katalogni import qilish",
         "ru": "<b>Команды администратора</b>\n"
-              "/orders [статус] [источник] — список заказов\n"
+              "/orders [статус] [источник] [paid|unpaid|refunded] — список заказов\n"
               "/order НОМЕР — карточка заказа\n"
               "/product SKU — товар\n"
               "/stock SKU КОЛ-ВО — задать остаток\n"

@@ -361,6 +361,24 @@ export async function checkout() {
     delivery_notes: h("textarea", { name: "delivery_notes", rows: "2", maxlength: "500", placeholder: t("app.notes_placeholder") }),
   };
   inputs.delivery_address.value = saved.address || "";
+  const methods = (me.payment_methods || ["cash"]).filter((m) => m !== "telegram" || tg.canOpenInvoice());
+  let method = methods.includes(saved.payment_method) ? saved.payment_method : "cash";
+  const methodNote = h("p", { class: "hint center payment-note" });
+  const showMethodNote = () => { methodNote.textContent = method === "cash" ? t("app.payment_note") : ""; methodNote.hidden = method !== "cash"; };
+  const methodButtons = methods.map((name) => h("button", {
+    type: "button", class: "chip payment-method", "data-method": name, "aria-pressed": String(name === method),
+    onclick: () => {
+      method = name;
+      for (const b of methodButtons) b.setAttribute("aria-pressed", String(b.dataset.method === method));
+      showMethodNote();
+      tg.haptic("select");
+    },
+  }, t(`payment.method.${name}`)));
+  showMethodNote();
+  const methodSection = methods.length > 1
+    ? h("section", { class: "section form" }, h("h2", { class: "section-label" }, t("payment.choose")),
+      h("div", { class: "chips payment-methods" }, methodButtons))
+    : null;
   const notice = h("p", { class: "notice warn", hidden: true });
   const orderLines = (cart) => h("section", { class: "section" }, h("h2", { class: "section-label" }, t("app.your_order")),
     cart.lines.map((line) => h("div", { class: "row small" },
@@ -383,9 +401,10 @@ export async function checkout() {
       field("delivery_address", t("app.address"), inputs.delivery_address),
       field("delivery_notes", t("app.notes"), inputs.delivery_notes)),
     notice,
+    methodSection,
     linesHolder,
     summaryHolder,
-    h("p", { class: "hint center" }, t("app.payment_note")),
+    methodNote,
   );
 
   const showFieldErrors = (fields) => {
@@ -423,12 +442,20 @@ export async function checkout() {
     busy = true;
     mainProgress(true);
     const body = Object.fromEntries(Object.entries(inputs).map(([name, input]) => [name, input.value.trim() || null]));
+    if (method !== "cash") body.payment_method = method;
     try {
       const order = await api("POST", "/api/orders", body, { "Idempotency-Key": key() });
       sessionStorage.removeItem(KEY_STORE);
-      try { localStorage.setItem("amazing-store:address", JSON.stringify({ address: body.delivery_address })); } catch { /* private mode */ }
+      try {
+        localStorage.setItem("amazing-store:address", JSON.stringify({ address: body.delivery_address, payment_method: method }));
+      } catch { /* private mode */ }
       setCart({ ...state.cart, lines: [] });
       tg.haptic("success");
+      if (order.payment && order.payment.url) {
+        navigate(`/orders/${encodeURIComponent(order.order_number)}`, { replace: true });
+        openPayment(order.payment);
+        return;
+      }
       navigate(`/placed/${encodeURIComponent(order.order_number)}`, { replace: true });
     } catch (error) {
       mainProgress(false);
@@ -501,15 +528,46 @@ export async function orders() {
   );
 }
 
+// --- online payment ---
+
+// Open where to pay: a Telegram invoice inside Telegram, a payment page (Payme, Click) otherwise.
+// The order screen follows the order until it is paid.
+function openPayment(payment) {
+  if (payment.method === "telegram") {
+    const opened = tg.openInvoice(payment.url, (status) => {
+      if (status === "paid") toast(t("payment.waiting"), "success");
+      else if (status === "failed") toast(t("error.payment_link_failed"), "error");
+      window.dispatchEvent(new CustomEvent("payment-closed", { detail: status }));
+    });
+    if (!opened) tg.openLink(payment.url);
+    return;
+  }
+  tg.openPayment(payment.url);
+}
+
+const PAYMENT_POLL_MS = 3000;
+
+function paymentSection(o) {
+  const p = o.payment;
+  const rows = [h("div", { class: "row" }, h("span", {}, t("app.payment")),
+    h("span", { class: `payment-state state-${p ? p.state : "none"}` }, p ? p.state_text : o.payment_status_text))];
+  if (p) rows.push(h("div", { class: "row small hint" }, h("span", {}, p.method_text),
+    p.payable && p.expires_at ? h("span", {}, t("payment.pay_until", { time: formatDate(p.expires_at) })) : null));
+  return h("section", { class: "section payment-section" }, rows);
+}
+
 export async function order(params) {
   setMain(null);
   const o = await api("GET", `/api/orders/${encodeURIComponent(params.number)}`);
   const cancel = o.can_cancel ? h("button", { type: "button", class: "btn danger wide cancel-order" }, t("app.cancel_order")) : null;
+  const payable = o.payment && o.payment.payable;
+  const pay = payable ? h("button", { type: "button", class: "btn wide pay-order" }, t("payment.pay")) : null;
   const root = h("div", { class: "page order-page" },
     pageHeader(o.order_number, formatDate(o.created_at)),
     h("section", { class: "section" },
-      h("div", { class: "row" }, h("span", {}, t("app.status")), statusPill(o)),
-      h("div", { class: "row" }, h("span", {}, t("app.payment")), h("span", {}, o.payment_status_text))),
+      h("div", { class: "row" }, h("span", {}, t("app.status")), statusPill(o))),
+    paymentSection(o),
+    pay,
     h("section", { class: "section" }, h("h2", { class: "section-label" }, t("app.your_order")),
       o.items.map((item) => h("div", { class: "row small" },
         h("span", { class: "ellipsis" }, `${item.name} × ${item.quantity}`), h("span", {}, item.subtotal_text)))),
@@ -524,6 +582,37 @@ export async function order(params) {
       o.delivery_notes ? h("p", { class: "hint" }, o.delivery_notes) : null),
     cancel,
   );
+  if (pay) {
+    pay.addEventListener("click", async () => {
+      pay.disabled = true;
+      try {
+        const fresh = await api("POST", `/api/orders/${encodeURIComponent(o.order_number)}/pay`);
+        if (fresh.payment && fresh.payment.url) openPayment(fresh.payment);
+      } catch (error) {
+        showError(error);
+      } finally {
+        pay.disabled = false;
+      }
+    });
+    // Follow the order while it awaits payment: the payment lands on the server, not here.
+    let timer = 0;
+    const follow = async () => {
+      clearTimeout(timer);
+      if (!root.isConnected) return;
+      try {
+        const now = await api("GET", `/api/orders/${encodeURIComponent(o.order_number)}`);
+        if (!root.isConnected) return;
+        if (!now.payment || now.payment.state !== o.payment.state || now.status !== o.status) {
+          if (now.payment_status === "paid") { tg.haptic("success"); toast(t("payment.state.paid"), "success"); }
+          navigate(`/orders/${encodeURIComponent(o.order_number)}`, { replace: true });
+          return;
+        }
+      } catch { /* offline for a moment: try again */ }
+      timer = setTimeout(follow, PAYMENT_POLL_MS);
+    };
+    timer = setTimeout(follow, PAYMENT_POLL_MS);
+    window.addEventListener("payment-closed", () => { if (root.isConnected) follow(); }, { once: true });
+  }
   if (cancel) {
     cancel.addEventListener("click", async () => {
       if (!(await tg.confirm(t("app.cancel_confirm")))) return;

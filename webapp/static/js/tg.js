@@ -131,4 +131,24 @@ export const tg = {
     if (webApp && native) safely(() => webApp.openLink(url));
     else window.open(url, "_blank", "noopener");
   },
+
+  // A payment page (Payme, Click): Telegram opens it in the browser and the Mini App stays on the
+  // order screen, following the order; a plain browser (local mode) goes there in this tab and the
+  // payment page sends it back to the order screen (Telegram's script keeps initData for the tab).
+  openPayment(url) {
+    if (!/^https?:\/\//i.test(url)) return;
+    if (webApp && native) safely(() => webApp.openLink(url));
+    else location.assign(url);
+  },
+
+  // A Telegram invoice (createInvoiceLink): `done(status)` gets paid, cancelled, failed or pending.
+  canOpenInvoice() {
+    return native && supports("6.1");
+  },
+
+  openInvoice(url, done) {
+    if (!this.canOpenInvoice()) return false;
+    safely(() => webApp.openInvoice(url, (status) => done && done(status)));
+    return true;
+  },
 };
