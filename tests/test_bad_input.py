@@ -219,3 +219,16 @@ async def test_a_path_with_nul_and_newline_forges_no_log_line(shop: Shop, caplog
             assert code == 404
     for record in caplog.records:
         assert "\nforged" not in record.getMessage() and "\n2026-12-01 INFO" not in record.getMessage()
+
+
+async def test_payme_answers_a_hostile_body_with_its_parse_error_not_a_500(
+    settings: Settings, pool: asyncpg.Pool, make_client: MakeClient,
+) -> None:
+    from tests.payments_support import start_pay_shop
+
+    shop = await start_pay_shop(settings, pool, make_client)
+    for body in (b"[" * 60_000, b'{"id": ' + b"9" * 5000 + b"}", b'{"method": "\\ud800"}'):
+        async with shop.client.post("/payments/payme", data=body) as response:
+            assert response.status == 200  # JSON-RPC: errors travel in the body
+            answer = await response.json()
+        assert answer["error"]["code"] in (-32504, -32700), answer  # no credentials / parse error

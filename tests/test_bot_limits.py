@@ -181,10 +181,10 @@ async def test_the_daily_digest_of_a_long_catalog_arrives_as_several_messages(
 ) -> None:
     await pool.execute(
         """INSERT INTO products (sku, name_uz, price, stock_quantity)
-           SELECT 'DIG-' || n, repeat('<&>', 80) || n, 1000, 0 FROM generate_series(1, 100) n""")
+           SELECT 'DIG-' || n, repeat('<&>', 80) || n, 1000, 0 FROM generate_series(1, 40) n""")
     mark = telegram.mark()
     await arq_redis.enqueue_job("low_stock_digest", _queue_name=events.QUEUE_NOTIFICATIONS)
-    parts = await _all_parts(telegram, mark, [f"DIG-{n}</code>" for n in range(1, 101)], shown=False)
+    parts = await _all_parts(telegram, mark, [f"DIG-{n}</code>" for n in range(1, 41)], shown=False)
     assert len(parts) >= 2
 
 
