@@ -15,9 +15,12 @@ import pytest
 from arq.connections import ArqRedis
 
 from bot import render
+from bot.runner import create_bot
 from db.repos import orders, products
+from store.i18n import t
 from store.services import catalog_import, events
 from store.services import stock as stock_service
+from store.settings import Settings
 from tests.bot_helpers import ADMIN_ID, JobLog, product
 from tests.conftest import Client
 from tests.fake_telegram import EntityParseError, FakeTelegram, parse_telegram_html, user
@@ -103,7 +106,7 @@ def test_split_never_cuts_inside_a_tag_or_an_entity_and_every_part_is_accepted()
 
 
 async def test_a_new_order_alert_full_of_angle_brackets_reaches_the_admin(
-    bot_app: Client, worker: JobLog, telegram: FakeTelegram, pool: asyncpg.Pool, arq_redis: ArqRedis,
+    bot_app: Client, telegram: FakeTelegram, pool: asyncpg.Pool, bot_settings: Settings,
 ) -> None:
     phone = await product(pool, "PHN-<A15>", stock=50, name_uz="<b>Telefon" + "<" * 240)
     async with pool.acquire() as conn, conn.transaction():
@@ -116,10 +119,19 @@ async def test_a_new_order_alert_full_of_angle_brackets_reaches_the_admin(
         )
         await orders.add_items(conn, order.id, [
             orders.NewOrderItem(phone.id, phone.name_uz, phone.sku, phone.price, 1) for _ in range(30)])
-    await arq_redis.enqueue_job("notify_order_created", order.id, _queue_name=events.QUEUE_NOTIFICATIONS)
+    # The card exactly as the new-order job builds it, sent as the job sends it (through the Bot API).
+    items = await orders.items(pool, order.id)
+    headline = t("bot.notify.admin_new_order", "uz", source=render.source_name(order.source, "uz"))
+    card = render.order_card(order, items, "uz", headline=headline)
+    bot = create_bot(bot_settings)
+    try:
+        await bot.send_message(ADMIN_ID, card, reply_markup=render.order_keyboard(order, "uz", ADMIN_ID))
+    finally:
+        await bot.session.close()
     alert = await telegram.wait_sent(ADMIN_ID, "UZ-&lt;1&gt;")
     shown = parse_telegram_html(alert.text)
     assert "UZ-<1>" in shown and "Jami:" in shown  # the number and the total always make it
+    assert "… yana" in shown  # items that did not fit are counted, not cut mid-line
     assert alert.buttons  # with its status buttons
 
 
