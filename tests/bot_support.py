@@ -67,21 +67,6 @@ async def bot_app(clean_bot_tables: asyncpg.Pool, bot_settings: Settings, make_c
     return client
 
 
-async def _cancel_until_done(tasks: list[asyncio.Task[Any]], *, attempts: int = 100) -> None:
-    """Cancel `tasks` and wait for them, cancelling again while one is still running: on Python 3.11
-    `asyncio.wait_for` (inside asyncpg's connect and queries) can swallow a cancellation that races
-    its own completion, and a teardown that waits forever for such a task hangs the session and
-    leaves its worker running into later tests."""
-    for _ in range(attempts):
-        pending = [task for task in tasks if not task.done()]
-        if not pending:
-            return
-        for task in pending:
-            task.cancel()
-        await asyncio.wait(pending, timeout=0.2)
-    raise AssertionError(f"tasks would not stop: {[t for t in tasks if not t.done()]}")
-
-
 @pytest.fixture
 async def worker(clean_bot_tables: asyncpg.Pool, bot_settings: Settings, redis_url: str,
                  database_url: str) -> AsyncIterator[JobLog]:
@@ -117,7 +102,9 @@ async def worker(clean_bot_tables: asyncpg.Pool, bot_settings: Settings, redis_u
              asyncio.create_task(wakeup.run()), asyncio.create_task(run_relay(relay, wakeup.waiter()))]
     yield log
     try:
-        await _cancel_until_done(tasks[2:])
+        for task in tasks[2:]:
+            task.cancel()
+        await asyncio.gather(*tasks[2:], return_exceptions=True)
         await relay_redis.aclose(close_connection_pool=True)
         await stop_worker(others, tasks[1])
         await stop_worker(notifications, tasks[0])
