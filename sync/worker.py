@@ -11,7 +11,7 @@ never delays a marketplace run, and each worker's "in progress" hold on a job wh
 marketplace run may take ten.
 
 Faults. Redis going away (a restart, a network blip) stops an arq worker's polling; the service
-restarts it with backoff until Redis answers, and the relay keeps the events in PostgreSQL
+restarts it with backoff, and as soon as Redis answers again, and the relay keeps the events in PostgreSQL
 meanwhile. The store keeps selling throughout: nothing on the checkout path needs Redis.
 """
 
@@ -38,8 +38,13 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_KEY = "amazing-store:worker:heartbeat"
 QUEUES = {"sync": events.QUEUE_SYNC, "notifications": events.QUEUE_NOTIFICATIONS}
-REDIS_SOCKET_TIMEOUT = 10.0  # seconds a worker's Redis call may hang (a frozen Redis) before it fails
+# Workers' Redis clients get no read timeout (arq's own default): redis-py 5 wraps every read in a
+# timeout context when one is set, and on Python 3.11 a cancellation meeting it could be swallowed,
+# leaving an arq loop running after it was told to stop. Workers' calls that must be bounded (the
+# relay's enqueues) are bounded where they are made; request paths (store.app) keep a short timeout.
+REDIS_SOCKET_TIMEOUT: float | None = None
 RESTART_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+REDIS_PROBE_SECONDS = 0.5  # while a worker waits to restart after Redis went away: how often Redis is asked
 
 
 class WorkerContext(TypedDict, total=False):
@@ -53,10 +58,11 @@ class WorkerContext(TypedDict, total=False):
     bot: Any  # aiogram Bot for bot.delivery, when BOT_TOKEN is set
 
 
-def redis_client(url: str, *, socket_timeout: float, queue: str = events.QUEUE_SYNC) -> ArqRedis:
-    """An arq Redis client whose every call is bounded: connecting and each reply (a frozen Redis
-    raises TimeoutError instead of hanging the caller)."""
-    pool = ConnectionPool.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=min(socket_timeout, 2.0))
+def redis_client(url: str, *, socket_timeout: float | None, queue: str = events.QUEUE_SYNC) -> ArqRedis:
+    """An arq Redis client; with `socket_timeout` every reply is bounded (a frozen Redis raises
+    TimeoutError instead of hanging the caller). Connecting is always bounded."""
+    pool = ConnectionPool.from_url(url, socket_timeout=socket_timeout,
+                                   socket_connect_timeout=min(socket_timeout or 2.0, 2.0))
     return ArqRedis(connection_pool=pool, default_queue_name=queue)
 
 
@@ -126,6 +132,7 @@ def build_worker(settings: Settings, redis_url: str, db: asyncpg.Pool, *, burst:
 
 
 WORKER_DRAIN_SECONDS = 10.0
+MAIN_STOP_SECONDS = 5.0
 
 
 async def stop_worker(worker: Worker, task: asyncio.Task[None] | None = None, *,
@@ -135,8 +142,9 @@ async def stop_worker(worker: Worker, task: asyncio.Task[None] | None = None, *,
     still running (it re-runs those later; every job is safe to run twice) and closes its pool.
     A Redis that is gone makes the close partial, never an error."""
     if task is not None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await _cancel_for_sure(task)
+        if not task.done():
+            log.warning("worker %s: its loop did not stop on cancel; closing its pool under it", worker.queue_name)
     running = [t for t in worker.tasks.values() if not t.done()]
     if running:
         await asyncio.wait(running, timeout=drain)
@@ -153,11 +161,32 @@ async def stop_worker(worker: Worker, task: asyncio.Task[None] | None = None, *,
                 raise
         except Exception as exc:  # Redis gone or frozen: the jobs will be re-run by arq; close the rest
             log.warning("worker %s closed without Redis (%s)", worker.queue_name, type(exc).__name__)
+            if worker.on_shutdown is not None:  # close() stopped before it: our HTTP sessions still need closing
+                with contextlib.suppress(Exception):
+                    await worker.on_shutdown(worker.ctx)
             pool = worker._pool
             if pool is not None:
                 with contextlib.suppress(Exception):
                     await pool.aclose(close_connection_pool=True)
                 worker._pool = None
+    if task is not None and not task.done():
+        await asyncio.wait([task], timeout=MAIN_STOP_SECONDS)
+        if not task.done():
+            log.error("worker %s: its loop is still running after its pool was closed", worker.queue_name)
+
+
+async def _cancel_for_sure(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait for it to end. A cancellation can be swallowed: one that lands while
+    arq's start-up waits in a redis-py call (a SIGTERM within a second of the start, seen on a
+    loaded machine) is lost and the worker goes on polling forever; so cancel again, once a second,
+    up to MAIN_STOP_SECONDS (after that, closing the worker's pool ends it: see stop_worker)."""
+    for _ in range(int(MAIN_STOP_SECONDS)):
+        if task.done():
+            break
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)
+    if task.done():
+        await asyncio.gather(task, return_exceptions=True)
 
 
 class WorkerService:
@@ -221,15 +250,42 @@ class WorkerService:
                 delay = RESTART_BACKOFF[min(failures, len(RESTART_BACKOFF) - 1)]
                 failures += 1
                 self.restarts += 1
-                log.warning("worker %s stopped (%s: %s); restarting in %.0f s", queue, type(exc).__name__, exc,
-                            delay)
+                log.warning("worker %s stopped (%s: %s); restarting in %.0f s, or as soon as Redis answers",
+                            queue, type(exc).__name__, exc, delay)
                 await stop_worker(worker, task, drain=1.0)
+            await self._wait_to_restart(delay)
+
+    async def _wait_to_restart(self, delay: float) -> None:
+        """Wait `delay` seconds; but when Redis is unreachable now, restart as soon as it answers
+        again (a PING every REDIS_PROBE_SECONDS): after a Redis restart the queues must not stay idle
+        for the rest of a backoff that grew while it was away (measured: notifications 8 s late after
+        a 10 s outage, up to 30 s after a longer one). A worker that fails while Redis answers (a
+        bug, not an outage) waits the whole backoff."""
+        deadline = time.monotonic() + delay
+        if await self._redis_answers():
             await asyncio.sleep(delay)
+            return
+        while (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(REDIS_PROBE_SECONDS, left))
+            if await self._redis_answers():
+                return
+
+    async def _redis_answers(self) -> bool:
+        try:
+            async with asyncio.timeout(REDIS_PROBE_SECONDS):
+                await self.redis.ping()
+            return True
+        except Exception:  # refused, loading its data, frozen: not back yet
+            return False
 
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            # Bounded: each arq worker's stop is itself bounded (stop_worker); nothing here waits forever.
+            _, stuck = await asyncio.wait(self._tasks, timeout=2 * WORKER_DRAIN_SECONDS + 15)
+            for task in stuck:
+                log.error("worker: %s did not stop in time", task.get_name())
         self._tasks = []
         from sync import jobs
 
