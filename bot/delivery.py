@@ -373,7 +373,10 @@ async def low_stock_digest(ctx: dict[str, Any]) -> None:
         lang = await _language_of_admin(db, admin_id)
         text = await reports.low_stock_text(db, settings.low_stock_threshold, lang,
                                             title_key="bot.lowstock.digest_title")
-        await enqueue_send(redis, f"low-stock:{day}", admin_id, text, purpose="low-stock digest")
+        # A long catalog's digest goes out as several messages, in order (one job id per part).
+        for number, part in enumerate(render.report_parts(text), start=1):
+            key = f"low-stock:{day}" if number == 1 else f"low-stock:{day}:{number}"
+            await enqueue_send(redis, key, admin_id, part, purpose="low-stock digest")
 
 
 # Timeouts are short: a notification job never waits long (see send_message), and a worker that died

@@ -2,7 +2,9 @@
 
 Handlers receive `lang` ("uz" or "ru"), `user` (the `users` row, or None before /start) and
 `is_admin`. A `StoreError` raised by a service reaches the person as its catalog text in their
-language: a reply to a message, an alert on a button press.
+language: a reply to a message, an alert on a button press. Anything else that goes wrong in a
+handler (a bug, the database gone) is logged and still answered ("try again shortly"): a command
+never meets silence.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 from aiogram.types import User as TelegramUser
 
+from bot.render import truncate
 from db.repos import users
-from store.errors import StoreError
+from store.errors import StoreError, service_unavailable
 from store.i18n import normalize_language, t
 from store.settings import Settings
+from store.validation import printable
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +40,31 @@ class ContextMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         sender: TelegramUser | None = data.get("event_from_user")
-        user = await users.get_by_telegram_id(self.db, sender.id) if sender is not None else None
-        lang = (user.language if user and user.language in ("uz", "ru") else None) or normalize_language(
-            sender.language_code if sender else None)
-        data["user"] = user
-        data["lang"] = lang
-        data["is_admin"] = sender is not None and sender.id in self.settings.admin_ids
+        lang = normalize_language(sender.language_code if sender else None)
         try:
+            user = await users.get_by_telegram_id(self.db, sender.id) if sender is not None else None
+            if user is not None and user.language in ("uz", "ru"):
+                lang = user.language
+            data["user"] = user
+            data["lang"] = lang
+            data["is_admin"] = sender is not None and sender.id in self.settings.admin_ids
             return await handler(event, data)
         except StoreError as exc:
-            params = {name: html.escape(str(value)) for name, value in exc.params.items()}
+            params = {name: html.escape(printable(str(value))) for name, value in exc.params.items()}
             await _tell(event, t(exc.message_key, lang, **params))
+            return None
+        except Exception as exc:
+            if service_unavailable(exc):
+                log.warning("bot: update %s not handled, a server is unreachable: %r",
+                            getattr(event, "update_id", "?"), exc)
+                key = "bot.error.unavailable"
+            else:
+                log.exception("bot: update %s failed", getattr(event, "update_id", "?"))
+                key = "bot.error.internal"
+            try:
+                await _tell(event, t(key, lang))
+            except Exception:  # Telegram itself unreachable: the log above is all we can do
+                log.warning("bot: could not tell the sender that update %s failed", getattr(event, "update_id", "?"))
             return None
 
 
@@ -59,7 +77,7 @@ async def _tell(event: TelegramObject, text: str) -> None:
 
 
 async def reply(message: Message, text: str) -> None:
-    await message.answer(text)
+    await message.answer(truncate(text))
 
 
 async def answer_alert(callback: CallbackQuery, text: str) -> None:

@@ -7,7 +7,9 @@ SKUs) is escaped here.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -23,7 +25,9 @@ from store.settings import Settings
 # Uzbekistan keeps UTC+5 all year (no daylight saving); the database holds UTC.
 TASHKENT = timezone(timedelta(hours=5))
 MAX_ITEM_LINES = 25
-MESSAGE_LIMIT = 4096
+MESSAGE_LIMIT = 4096  # characters of a message after entity parsing (Telegram counts UTF-16 units)
+CAPTION_LIMIT = 1024
+MAX_PARTS = 10  # a report longer than this many messages is cut (with "…") at the last one
 
 
 def esc(value: object) -> str:
@@ -52,8 +56,126 @@ def money(amount: Decimal | None, lang: str) -> str:
     return format_money(amount, lang) if amount is not None else "—"
 
 
+# --- long messages: split or cut on the rendered text, never inside a tag or an entity -----------
+
+# A tag of our own markup, a character entity, or one character of text.
+_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)(?:\s[^<>]*)?>|&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z]{2,8});"
+                    r"|[\ud800-\udbff][\udc00-\udfff]|.", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    raw: str
+    size: int  # characters Telegram counts (UTF-16 code units) once tags and entities are parsed
+    opens: tuple[str, ...]  # the open tags (as written) before this piece
+    closes_after: tuple[str, ...]  # the open tags after it
+
+
+def _units(char: str) -> int:
+    return 2 if len(char) == 1 and ord(char) > 0xFFFF else len(char)
+
+
+def visible_length(text: str) -> int:
+    """The length Telegram checks against its limits: the text once tags are parsed and entities
+    decoded, counted in UTF-16 code units."""
+    size = 0
+    for match in _TOKEN.finditer(text):
+        token = match.group(0)
+        if match.group(2):
+            continue
+        size += 1 if token.startswith("&") and len(token) > 1 else _units(token)
+    return size
+
+
+def _tag_name(open_tag: str) -> str:
+    return re.match(r"<([a-zA-Z][a-zA-Z0-9-]*)", open_tag).group(1).lower()  # type: ignore[union-attr]
+
+
+def _closing(stack: tuple[str, ...]) -> str:
+    return "".join(f"</{_tag_name(tag)}>" for tag in reversed(stack))
+
+
+def _pieces(text: str, limit: int) -> list[_Piece]:
+    """The text as lines (each with its newline), a line longer than `limit` cut at token
+    boundaries, each with the tags open around it."""
+    pieces: list[_Piece] = []
+    stack: tuple[str, ...] = ()
+    raw: list[str] = []
+    size = 0
+    start = stack
+
+    def flush() -> None:
+        nonlocal raw, size, start
+        if raw:
+            pieces.append(_Piece("".join(raw), size, start, stack))
+        raw, size, start = [], 0, stack
+
+    for match in _TOKEN.finditer(text):
+        part = match.group(0)
+        if match.group(2):
+            raw.append(part)
+            if match.group(1):
+                name = match.group(2).lower()
+                for i in range(len(stack) - 1, -1, -1):
+                    if _tag_name(stack[i]) == name:
+                        stack = stack[:i] + stack[i + 1:]
+                        break
+            else:
+                stack = (*stack, part)
+            continue
+        units = 1 if part.startswith("&") and len(part) > 1 else _units(part)
+        if size + units > limit:
+            flush()
+        raw.append(part)
+        size += units
+        if part == "\n":  # a line ends here
+            flush()
+    flush()
+    return pieces
+
+
+def split_html(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """`text` (Telegram HTML) as messages of at most `limit` characters each, as Telegram counts
+    them: split at line ends where possible, never inside a tag or an entity; tags open at a split
+    are closed at the end of one part and opened again at the start of the next."""
+    if visible_length(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    current: list[_Piece] = []
+    size = 0
+
+    def emit() -> None:
+        if current:
+            body = "".join(p.raw for p in current)
+            part = "".join(current[0].opens) + body.rstrip("\n") + _closing(current[-1].closes_after)
+            if re.sub(r"<[^<>]*>", "", part).strip():  # Telegram refuses a message with no text
+                parts.append(part)
+
+    for piece in _pieces(text, limit):
+        if current and size + piece.size > limit:
+            emit()
+            current, size = [], 0
+        current.append(piece)
+        size += piece.size
+    emit()
+    return parts or [text]
+
+
 def truncate(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """`text` cut to `limit` characters as Telegram counts them, never inside a tag or an entity
+    (open tags are closed), with "…" when something was cut."""
+    parts = split_html(text, limit - 1)
+    return parts[0] if len(parts) == 1 else parts[0] + "…"
+
+
+def report_parts(text: str, limit: int = MESSAGE_LIMIT, max_parts: int = MAX_PARTS) -> list[str]:
+    """A long report as several messages (at most `max_parts`, the last cut with "…")."""
+    parts = split_html(text, limit)
+    if len(parts) > max_parts:
+        last = parts[max_parts - 1]
+        last = last + "\n…" if visible_length(last) + 2 <= limit else truncate(last, limit)
+        parts = [*parts[: max_parts - 1], last]
+    return parts
 
 
 def webapp_url(settings: Settings, startapp: str | None = None) -> str | None:
@@ -94,14 +216,27 @@ def language_buttons() -> list[InlineKeyboardButton]:
 # --- orders ------------------------------------------------------------------------------------
 
 
-def item_lines(items: list[OrderItem], lang: str, *, with_sku: bool = False) -> str:
-    lines = []
+def clip(value: object, limit: int) -> str:
+    """A free-text value (a name, an address) cut to `limit` characters before it is escaped."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def item_lines(items: list[OrderItem], lang: str, *, with_sku: bool = False, budget: int | None = None) -> str:
+    """One line per item (at most MAX_ITEM_LINES, and only as many as fit in `budget` characters
+    as Telegram counts them), then "… and N more"."""
+    lines: list[str] = []
+    used = 0
     for item in items[:MAX_ITEM_LINES]:
-        sku = f" ({esc(item.product_sku)})" if with_sku else ""
-        lines.append(t("bot.order.item", lang, name=esc(item.product_name), sku=sku, quantity=item.quantity,
-                       subtotal=money(item.subtotal, lang)))
-    if len(items) > MAX_ITEM_LINES:
-        lines.append(t("bot.order.more_items", lang, count=len(items) - MAX_ITEM_LINES))
+        sku = f" ({esc(clip(item.product_sku, 40))})" if with_sku else ""
+        line = t("bot.order.item", lang, name=esc(clip(item.product_name, 120)), sku=sku, quantity=item.quantity,
+                 subtotal=money(item.subtotal, lang))
+        used += visible_length(line) + 1
+        if budget is not None and used > budget:
+            break
+        lines.append(line)
+    if len(items) > len(lines):
+        lines.append(t("bot.order.more_items", lang, count=len(items) - len(lines)))
     return "\n".join(lines)
 
 
@@ -122,7 +257,7 @@ def payment_history(history: list[PaymentEvent], lang: str) -> str:
     lines = [t("bot.payment.history", lang)]
     for event in history:
         amount = f" {format_money(Decimal(event.amount_tiyin) / 100, lang)}" if event.amount_tiyin is not None else ""
-        note = f" ({esc(event.note)})" if event.note else ""
+        note = f" ({esc(clip(event.note, 200))})" if event.note else ""
         lines.append(f"• {local_time(event.created_at)} {esc(event.event)}{amount} — {esc(event.actor)}{note}")
     return "\n".join(lines)
 
@@ -130,33 +265,37 @@ def payment_history(history: list[PaymentEvent], lang: str) -> str:
 def order_card(order: Order, items: list[OrderItem], lang: str, *, headline: str | None = None,
                payment: OrderPayment | None = None, history: list[PaymentEvent] | None = None) -> str:
     """The admin's view of an order: everything needed to call the customer and pack the parcel,
-    how it is paid and (for /order) the payment's history."""
-    parts = [headline] if headline else []
-    parts.append(t("bot.order.title", lang, number=esc(order.order_number)))
-    parts.append(t("bot.order.meta", lang, source=source_name(order.source, lang),
-                   status=status_name(order.status, lang), date=local_time(order.created_at)))
+    how it is paid and (for /order) the payment's history.
+
+    It always fits one message and always shows the total: free text is clipped and the item
+    list gets the room the rest leaves ("… and N more")."""
+    head = [headline] if headline else []
+    head.append(t("bot.order.title", lang, number=esc(order.order_number)))
+    head.append(t("bot.order.meta", lang, source=source_name(order.source, lang),
+                  status=status_name(order.status, lang), date=local_time(order.created_at)))
     if order.marketplace_order_id:
-        parts.append(t("bot.order.marketplace_id", lang, id=esc(order.marketplace_order_id)))
-    parts.append(t("bot.order.customer", lang, name=esc(order.customer_name), phone=esc(order.customer_phone)))
+        head.append(t("bot.order.marketplace_id", lang, id=esc(clip(order.marketplace_order_id, 100))))
+    head.append(t("bot.order.customer", lang, name=esc(clip(order.customer_name, 255)),
+                  phone=esc(clip(order.customer_phone, 50))))
     if order.delivery_address:
-        parts.append(t("bot.order.address", lang, address=esc(order.delivery_address)))
+        head.append(t("bot.order.address", lang, address=esc(clip(order.delivery_address, 1000))))
     if order.delivery_notes:
-        parts.append(t("bot.order.notes", lang, notes=esc(order.delivery_notes)))
-    parts.append("")
-    parts.append(item_lines(items, lang, with_sku=True))
-    parts.append("")
+        head.append(t("bot.order.notes", lang, notes=esc(clip(order.delivery_notes, 1000))))
+    tail: list[str] = []
     if order.delivery_fee:
-        parts.append(t("bot.order.delivery", lang, amount=money(order.delivery_fee, lang)))
-    parts.append(t("bot.order.total", lang, amount=money(order.total, lang)))
+        tail.append(t("bot.order.delivery", lang, amount=money(order.delivery_fee, lang)))
+    tail.append(t("bot.order.total", lang, amount=money(order.total, lang)))
     if payment is not None:
-        parts.append(t("bot.payment.line", lang, state=payment_state(order, payment, lang)))
+        tail.append(t("bot.payment.line", lang, state=payment_state(order, payment, lang)))
     for status, moment in (("confirmed", order.confirmed_at), ("delivered", order.delivered_at),
                            ("cancelled", order.cancelled_at)):
         if moment is not None:
-            parts.append(t("bot.order.stamp", lang, status=status_name(status, lang), date=local_time(moment)))
+            tail.append(t("bot.order.stamp", lang, status=status_name(status, lang), date=local_time(moment)))
     if history:
-        parts.append("")
-        parts.append(payment_history(history, lang))
+        tail.append("")
+        tail.append(payment_history(history, lang))
+    budget = MESSAGE_LIMIT - visible_length("\n".join(head)) - visible_length("\n".join(tail)) - 80
+    parts = [*head, "", item_lines(items, lang, with_sku=True, budget=budget), "", *tail]
     return truncate("\n".join(parts))
 
 
@@ -181,8 +320,8 @@ def cancel_confirm_keyboard(order: Order, lang: str) -> InlineKeyboardMarkup:
 
 def order_placed_for_customer(order: Order, items: list[OrderItem], lang: str,
                               payment: OrderPayment | None = None) -> str:
-    text = t("bot.notify.order_placed", lang, number=esc(order.order_number), items=item_lines(items, lang),
-             total=money(order.total, lang))
+    text = t("bot.notify.order_placed", lang, number=esc(order.order_number),
+             items=item_lines(items, lang, budget=MESSAGE_LIMIT - 600), total=money(order.total, lang))
     if payment is not None:  # how it is paid: cash on delivery, or awaiting payment (issue #10)
         text += "\n" + t("bot.payment.line", lang, state=payment_state(order, payment, lang))
     return truncate(text)

@@ -1,5 +1,8 @@
 """Admin reports, the same text for a command and for a scheduled or event-driven message:
-low stock, sales statistics, marketplace sync status and a failed sync run."""
+low stock, sales statistics, marketplace sync status and a failed sync run.
+
+Reports are returned whole, however long; whoever sends them splits them into messages with
+`bot.render.report_parts` (the sync alert, one message, is cut safely with `render.truncate`)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from store.i18n import CATALOG, t
 from store.logs import redact
 from store.services import stats as stats_service
 
-LOW_STOCK_LINES = 50
+LOW_STOCK_LINES = 500  # beyond this, "… and N more" (the report already spans several messages)
 ERROR_EXCERPT = 300
 SYNC_STATUS_ICONS = {"success": "✅", "partial": "⚠️", "error": "❌"}
 
@@ -27,7 +30,7 @@ async def low_stock_text(db: Executor, threshold: int, lang: str, *, title_key: 
                stock=p.stock_quantity) for p in found[:LOW_STOCK_LINES]]
     if len(found) > LOW_STOCK_LINES:
         lines.append(t("bot.lowstock.more", lang, count=len(found) - LOW_STOCK_LINES))
-    return render.truncate(title + "\n\n" + "\n".join(lines))
+    return title + "\n\n" + "\n".join(lines)
 
 
 async def stats_text(db: Executor, period: str, lang: str) -> str:
@@ -52,7 +55,7 @@ async def stats_text(db: Executor, period: str, lang: str) -> str:
                  quantity=p.quantity, revenue=render.money(p.revenue, lang))
                for place, p in enumerate(summary.top, start=1)]
         parts.append(t("bot.stats.top", lang) + "\n" + "\n".join(top))
-    return render.truncate("\n\n".join(parts))
+    return "\n\n".join(parts)
 
 
 def sync_type_name(sync_type: str, lang: str) -> str:
@@ -111,7 +114,7 @@ async def sync_status_text(db: Executor, lang: str) -> str:
                                                                  limit=quota.daily_limit)
                 block.append(t("bot.syncstatus.quota", lang, remaining=quota.daily_remaining, limit=limit, date=date))
         parts.append("\n".join(block))
-    return render.truncate("\n\n".join(parts))
+    return "\n\n".join(parts)
 
 
 def sync_failure_text(marketplace: Marketplace, log: SyncLog, lang: str) -> str:

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from bot.runner import BOT_RUNTIME, BotRuntime
 from store import keys
+from store.logs import quoted
 from store.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,11 @@ def setup_webhook_route(app: web.Application) -> None:
 
 async def handle_update(request: web.Request) -> web.Response:
     config = request.app[WEBHOOK]
-    given = request.headers.get(SECRET_HEADER, "")
-    if not hmac.compare_digest(given.encode(), config.secret.encode()):
-        log.warning("webhook: request without the right secret token from %s", request.remote)
+    # aiohttp keeps header bytes that are not UTF-8 as surrogate escapes: compare the bytes as they
+    # came (a plain .encode() would raise on them and answer 500).
+    given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(given, config.secret.encode()):
+        log.warning("webhook: request without the right secret token from %s", quoted(request.remote))
         return web.json_response({"error": "unauthorized"}, status=401)
     runtime = request.app.get(BOT_RUNTIME)
     if runtime is None:

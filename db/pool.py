@@ -41,6 +41,9 @@ async def _release_as_is(conn: asyncpg.Connection) -> None:
     itself), so there is nothing to reset."""
 
 
+CONNECT_TIMEOUT = 10.0
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
     """One pool per process; timestamps are stored as UTC `timestamp` (the schema's type)."""
     pool = await asyncpg.create_pool(
@@ -50,6 +53,9 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asy
         init=_init_connection,
         server_settings={"timezone": "UTC", "application_name": "amazing-store"},
         command_timeout=60,
+        # A PostgreSQL that does not answer (frozen, a dead host) fails a new connection within this
+        # many seconds instead of asyncpg's default 60: the API answers 503 and the client retries.
+        timeout=CONNECT_TIMEOUT,
         # Every query of the repositories stays prepared per connection (asyncpg's default keeps
         # 100, fewer than the store has: a miss re-prepares and may re-introspect types).
         statement_cache_size=1024,

@@ -13,6 +13,16 @@ _PATTERNS = [
 ]
 
 
+def quoted(value: object, limit: int = 200) -> str:
+    """An untrusted value (a path, a query, a header) as a quoted Python literal for a log line:
+    newlines, NUL, other control characters and lone surrogates come out escaped (`\\n`, `\\x00`),
+    so a request cannot forge a log line; long values are cut at `limit` characters."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return repr(text)
+
+
 def redact(text: str) -> str:
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)

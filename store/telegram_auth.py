@@ -21,6 +21,8 @@ from urllib.parse import urlencode
 from aiogram.utils.web_app import WebAppInitData, safe_parse_webapp_init_data
 from pydantic import ValidationError
 
+from store.validation import BIGINT_MAX
+
 MAX_INIT_DATA_LENGTH = 8192
 
 
@@ -39,6 +41,8 @@ def validate_init_data(token: str, raw: str, *, max_age: int, now: float | None 
         raise InitDataError("initData signature is invalid") from None
     if data.user is None:
         raise InitDataError("initData carries no user")
+    if not 1 <= data.user.id <= BIGINT_MAX:
+        raise InitDataError("initData user id is out of range")
     current = time.time() if now is None else now
     age = current - data.auth_date.timestamp()
     if age > max_age:

@@ -39,6 +39,8 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
     await fake.start()
     yield fake
     await fake.close()
+    refused = [(c.method, c.refusal, c.text[:200]) for c in fake.refused()]
+    assert not refused, f"the bot sent what Telegram refuses: {refused}"
 
 
 @pytest.fixture

@@ -9,7 +9,12 @@ aiogram is pointed at it with `TELEGRAM_API_URL` (`TelegramAPIServer.from_base` 
   setWebhook, deleteWebhook, ...), keeping the messages it "sent" so callbacks can refer to them;
 * records every call with its parsed parameters (`calls`), in order;
 * misbehaves on request: the next N calls of a method answer 429 with `retry_after`, 401 or 5xx
-  (`fail_next`), and a chat can block the bot (403 "bot was blocked by the user", `block`).
+  (`fail_next`), and a chat can block the bot (403 "bot was blocked by the user", `block`);
+* refuses what Telegram refuses: `parse_mode=HTML` text is parsed as Telegram parses it
+  (`parse_telegram_html`, tdlib's rules: supported tags only, balanced, attributes well formed)
+  and a message over 4,096 characters (a caption over 1,024) after parsing is refused, each with
+  Telegram's own 400 description (see docs/telegram-html.md). Refused calls are recorded with
+  status 400 (`refused()` lists them).
 
 Tests feed updates with `send_text`, `click`, `send_document` and `send_photo` and wait for what the bot sent
 with `wait_for` (polls the recorded calls; never a fixed sleep).
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +51,7 @@ class Call:
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # param -> (filename, content)
     status: int = 200
     received_at: float = field(default_factory=time.monotonic)
+    refusal: str | None = None  # Telegram's 400 description when the fake refused what was sent
 
     @property
     def chat_id(self) -> int | None:
@@ -249,6 +256,11 @@ class FakeTelegram:
         return await self.wait_for(matches, what=f"{method} to {chat_id} containing {contains!r}",
                                    timeout=timeout)
 
+    def refused(self) -> list[Call]:
+        """Calls refused because Telegram would refuse them (bad HTML, too long, empty); the
+        `telegram` fixture fails a test that leaves any unless the test clears them."""
+        return [c for c in self.calls if c.refusal is not None]
+
     def mark(self) -> int:
         """The index the next recorded call will have (for `wait_sent(after=...)`)."""
         return len(self.calls)
@@ -261,6 +273,11 @@ class FakeTelegram:
         params, files = await _read_params(request)
         call = Call(method, params, files)
         fault = self._fault_for(method, params)
+        refusal = _refusal(method, params) if fault is None else None
+        if refusal is not None:
+            call.status, call.refusal = 400, refusal
+            self.calls.append(call)
+            return _error(400, refusal)
         if fault is not None:
             call.status = fault.status
             self.calls.append(call)
@@ -377,6 +394,167 @@ class FakeTelegram:
 
     def _m_getWebhookInfo(self, call: Call) -> dict[str, Any]:
         return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+
+
+# --- Telegram's checks on what a bot sends ---------------------------------------------------------
+
+MESSAGE_LIMIT = 4096
+CAPTION_LIMIT = 1024
+CALLBACK_ANSWER_LIMIT = 200
+# Bot API "Formatting options", HTML style (and tdlib's parse_html, which implements it).
+SUPPORTED_TAGS = frozenset({"a", "b", "strong", "i", "em", "s", "strike", "del", "u", "ins", "tg-spoiler",
+                            "tg-emoji", "span", "pre", "code", "blockquote"})
+_NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+
+
+class EntityParseError(ValueError):
+    pass
+
+
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _decode_entity(text: str, pos: int) -> tuple[str, int] | None:
+    """(character, position after) for a supported character entity at `pos`, else None: tdlib
+    keeps anything else after "&" as literal text."""
+    if text.startswith("&#", pos):
+        match = re.match(r"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+))", text[pos:])
+        if match is None:
+            return None
+        code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+        if code == 0 or code >= 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+            return None
+        end = pos + match.end()
+        char = chr(code)
+    else:
+        match = re.match(r"&([a-zA-Z]+)", text[pos:])
+        if match is None or match.group(1) not in _NAMED_ENTITIES:
+            return None
+        end = pos + match.end()
+        char = _NAMED_ENTITIES[match.group(1)]
+    if text[end:end + 1] == ";":
+        end += 1
+    return char, end
+
+
+def parse_telegram_html(text: str) -> str:
+    """The plain text Telegram shows for `text` sent with parse_mode=HTML, or EntityParseError with
+    the description Telegram gives after "Bad Request: can't parse entities: "."""
+    out: list[str] = []
+    stack: list[str] = []
+    data = text
+    i = 0
+
+    def offset(pos: int) -> int:
+        return len(data[:pos].encode("utf-8", "surrogatepass"))
+
+    while i < len(data):
+        ch = data[i]
+        if ch == "&":
+            decoded = _decode_entity(data, i)
+            if decoded is not None:
+                out.append(decoded[0])
+                i = decoded[1]
+                continue
+        if ch != "<":
+            out.append(ch)
+            i += 1
+            continue
+        begin = i
+        if data[i + 1:i + 2] != "/":
+            i += 1
+            while i < len(data) and not data[i].isspace() and data[i] != ">":
+                i += 1
+            if i >= len(data):
+                raise EntityParseError(f"Unclosed start tag at byte offset {offset(begin)}")
+            name = data[begin + 1:i].lower()
+            if name not in SUPPORTED_TAGS:
+                raise EntityParseError(f'Unsupported start tag "{name}" at byte offset {offset(begin)}')
+            attributes: dict[str, str] = {}
+            while data[i] != ">":
+                while i < len(data) and data[i].isspace():
+                    i += 1
+                if i >= len(data):
+                    raise EntityParseError(f"Unclosed start tag at byte offset {offset(begin)}")
+                if data[i] == ">":
+                    break
+                start = i
+                while i < len(data) and not data[i].isspace() and data[i] not in "=>":
+                    i += 1
+                attribute = data[start:i].lower()
+                if not attribute:
+                    raise EntityParseError(f'Empty attribute name in the tag "{name}" at byte offset {offset(begin)}')
+                while i < len(data) and data[i].isspace():
+                    i += 1
+                if i >= len(data) or data[i] != "=":
+                    if name == "blockquote" and attribute == "expandable":
+                        continue
+                    raise EntityParseError(f'Expected equal sign in declaration of an attribute of the tag "{name}"'
+                                           f" at byte offset {offset(begin)}")
+                i += 1
+                while i < len(data) and data[i].isspace():
+                    i += 1
+                if i >= len(data):
+                    raise EntityParseError(f"Unclosed start tag at byte offset {offset(begin)}")
+                if data[i] in "'\"":
+                    quote = data[i]
+                    end = data.find(quote, i + 1)
+                    if end < 0:
+                        raise EntityParseError(f"Unclosed start tag at byte offset {offset(begin)}")
+                    value, i = data[i + 1:end], end + 1
+                else:
+                    start = i
+                    while i < len(data) and not data[i].isspace() and data[i] != ">":
+                        i += 1
+                    value = data[start:i]
+                attributes[attribute] = value
+            if name == "span" and attributes.get("class") != "tg-spoiler":
+                raise EntityParseError('Tag "span" must have class "tg-spoiler"')
+            stack.append(name)
+            i += 1
+            continue
+        if not stack:
+            raise EntityParseError(f"Unexpected end tag at byte offset {offset(begin)}")
+        i += 2
+        while i < len(data) and not data[i].isspace() and data[i] != ">":
+            i += 1
+        end_name = data[begin + 2:i].lower()
+        while i < len(data) and data[i].isspace():
+            i += 1
+        if i >= len(data) or data[i] != ">":
+            raise EntityParseError(f"Unclosed end tag at byte offset {offset(begin)}")
+        open_name = stack.pop()
+        if end_name and end_name != open_name:
+            raise EntityParseError(f'Unmatched end tag at byte offset {offset(begin)}, expected "</{open_name}>", '
+                                   f'found "</{end_name}>"')
+        i += 1
+    if stack:
+        raise EntityParseError(f"Can't find end tag corresponding to start tag {stack[-1]}")
+    return "".join(out)
+
+
+def _refusal(method: str, params: dict[str, Any]) -> str | None:
+    """Telegram's 400 description for text it would not send: bad HTML, too long, empty."""
+    if method in ("sendMessage", "editMessageText"):
+        field, limit, too_long = "text", MESSAGE_LIMIT, "message is too long"
+    elif method in ("sendDocument", "sendPhoto") and params.get("caption"):
+        field, limit, too_long = "caption", CAPTION_LIMIT, "message caption is too long"
+    elif method == "answerCallbackQuery":
+        text = str(params.get("text") or "")
+        return "Bad Request: MESSAGE_TOO_LONG" if _utf16_length(text) > CALLBACK_ANSWER_LIMIT else None
+    else:
+        return None
+    raw = str(params.get(field) or "")
+    try:
+        shown = parse_telegram_html(raw) if str(params.get("parse_mode") or "").upper() == "HTML" else raw
+    except EntityParseError as exc:
+        return f"Bad Request: can't parse entities: {exc}"
+    if field == "text" and not shown.strip():
+        return "Bad Request: message text is empty"
+    if _utf16_length(shown) > limit:
+        return f"Bad Request: {too_long}"
+    return None
 
 
 def user(telegram_id: int, language_code: str = "uz", first_name: str = "Aziz") -> dict[str, Any]:

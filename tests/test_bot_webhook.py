@@ -64,3 +64,24 @@ async def test_webhook_secret_from_settings(
     accepted = await client.post("/hooks/tg", json=update, headers=headers)
     assert accepted.status == 200
     await telegram.wait_sent(700_031, "Assalomu alaykum, Olim")
+
+
+async def test_a_secret_header_that_is_not_utf8_is_refused_with_401_not_500(
+    clean_bot_tables: asyncpg.Pool, bot_settings: Settings, telegram: FakeTelegram, make_client: MakeClient,
+) -> None:
+    settings = bot_settings.model_copy(update={
+        "webhook_url": "https://shop.example.com/hooks/tg", "webhook_secret": SecretStr("s3cret-from-env_1")})
+    client = await make_client(create_app(settings))
+    await telegram.wait_for(lambda c: c.method == "setWebhook", what="setWebhook")
+    body = b"{}"
+    for secret in (b"\xff\xfe\xfd", b"s3cret-from-env_1\xff", "s3cret-from-env_1".encode("cp1251") + b"\xe9"):
+        # Built by hand: HTTP client libraries will not send header bytes that are not text.
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        writer.write(b"POST /hooks/tg HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"X-Telegram-Bot-Api-Secret-Token: " + secret + b"\r\n"
+                     b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        await writer.drain()
+        status_line = await reader.readline()
+        writer.close()
+        await writer.wait_closed()
+        assert status_line.split()[1] == b"401", (secret, status_line)

@@ -115,6 +115,9 @@ async def new_page(browser: Any, *, width: int = 390, telegram_org: str = "vendo
     page = await context.new_page()
     page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
+    # Anything the page's Content-Security-Policy blocks is an error too (Chromium reports it on the console).
+    page.on("console", lambda message: page.errors.append(message.text)
+            if "Content Security Policy" in message.text else None)
     return page
 
 

@@ -10,9 +10,11 @@ from aiohttp import web
 
 from webapp import health, media, pages, payments
 from webapp.middleware import error_middleware
+from webapp.security import security_headers
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
+MAX_REQUEST_LINE = 32 * 1024
 
 
 def setup_webapp(app: web.Application) -> None:
@@ -22,6 +24,13 @@ def setup_webapp(app: web.Application) -> None:
         autoescape=jinja2.select_autoescape(["html", "xml"]),
     )
     app.middlewares.append(error_middleware)
+    app.on_response_prepare.append(security_headers)
+    # aiohttp refuses a request line over 8,190 bytes with a plain-text 400 before any handler or
+    # middleware runs (and before it knows the path). Let lines up to MAX_REQUEST_LINE through, so
+    # the API itself answers a long query (`q` of 10,000 characters) with its JSON error; beyond this
+    # bound aiohttp still refuses the request as text (see docs/input-validation.md).
+    app._handler_args = {**(app._handler_args or {}), "max_line_size": MAX_REQUEST_LINE,
+                         "max_field_size": MAX_REQUEST_LINE}
     app.router.add_get("/healthz", health.healthz)
     pages.setup_routes(app)
     media.setup_routes(app)

@@ -6,7 +6,6 @@ rate limit. Errors are StoreErrors, turned into `{"error": {...}}` by `error_mid
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,14 +21,16 @@ from store.i18n import LANGUAGES, t
 from store.services import catalog, checkout, customers
 from store.services import orders as order_service
 from store.services import payments as payment_service
+from store.validation import INT4_MAX, InvalidInput, ascii_int, clean_text, read_json
 from webapp import serialize
 from webapp.cache import CATALOG_CACHE
 from webapp.middleware import INIT_DATA, SESSIONS, USER, Session, raw_init_data
 
 log = logging.getLogger(__name__)
 
-MAX_ID = 2**31 - 1  # the schema's SERIAL ids are int4
+MAX_ID = INT4_MAX  # the schema's SERIAL ids are int4
 ORDERS_PER_PAGE = 20
+MAX_ORDER_NUMBER = 50  # orders.order_number is VARCHAR(50)
 
 
 def _lang(request: web.Request) -> str:
@@ -37,17 +38,22 @@ def _lang(request: web.Request) -> str:
 
 
 def _path_id(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit() or int(raw) > MAX_ID:
-        raise NotFound("error.not_found")
-    return int(raw)
+    try:
+        return ascii_int(request.match_info[name], maximum=MAX_ID)
+    except InvalidInput:
+        raise NotFound("error.not_found") from None
+
+
+def _order_number(request: web.Request) -> str:
+    """The order number of the path: one line of printable text; anything else is no order of theirs."""
+    try:
+        return clean_text(request.match_info["order_number"], max_length=MAX_ORDER_NUMBER, multiline=False)
+    except InvalidInput:
+        raise NotFound("error.order_not_found") from None
 
 
 async def _json_body(request: web.Request) -> Any:
-    try:
-        return await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ValidationFailed("error.bad_json") from None
+    return await read_json(request)
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -245,10 +251,10 @@ async def create_order(request: web.Request) -> web.Response:
 
 
 async def list_orders(request: web.Request) -> web.Response:
-    page_raw = request.query.get("page", "1")
-    if not page_raw.isdigit() or not 1 <= int(page_raw) <= 10_000:
-        raise ValidationFailed("error.validation", fields={"page": "error.page_invalid"})
-    page = int(page_raw)
+    try:
+        page = ascii_int(request.query.get("page", "1"), minimum=1, maximum=10_000)
+    except InvalidInput:
+        raise ValidationFailed("error.validation", fields={"page": "error.page_invalid"}) from None
     db, user = request.app[keys.DB], request[USER]
     rows = await orders.list_for_user(db, user.id, limit=ORDERS_PER_PAGE, offset=(page - 1) * ORDERS_PER_PAGE)
     items = await orders.items_for_orders(db, [o.id for o in rows])
@@ -268,7 +274,7 @@ async def list_orders(request: web.Request) -> web.Response:
 
 async def get_order(request: web.Request) -> web.Response:
     db, user = request.app[keys.DB], request[USER]
-    order = await orders.get_by_number(db, request.match_info["order_number"])
+    order = await orders.get_by_number(db, _order_number(request))
     if order is None or order.user_id != user.id:
         raise NotFound("error.order_not_found")
     return _json(await _order_body(request, order, await orders.items(db, order.id)))
@@ -281,7 +287,7 @@ async def pay_order(request: web.Request) -> web.Response:
     body = await _json_body(request) if request.can_read_body else {}
     if not isinstance(body, dict):
         raise ValidationFailed("error.bad_json")
-    order = await orders.get_by_number(db, request.match_info["order_number"])
+    order = await orders.get_by_number(db, _order_number(request))
     if order is None or order.user_id != user.id:
         raise NotFound("error.order_not_found")
     method = body.get("payment_method")
@@ -301,7 +307,7 @@ async def pay_order(request: web.Request) -> web.Response:
 async def cancel_order(request: web.Request) -> web.Response:
     user = request[USER]
     change = await order_service.change_status(
-        request.app[keys.DB], request.match_info["order_number"], "cancelled",
+        request.app[keys.DB], _order_number(request), "cancelled",
         order_service.Actor.customer(user.id),
     )
     return _json(await _order_body(request, change.order, change.items))

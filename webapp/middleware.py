@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiogram.utils.web_app import WebAppInitData
 from aiohttp import web
@@ -14,8 +16,9 @@ from aiohttp.typedefs import Handler
 
 from db.models import User
 from store import keys
-from store.errors import Forbidden, RateLimited, StoreError
+from store.errors import Forbidden, RateLimited, StoreError, service_unavailable
 from store.i18n import normalize_language, t
+from store.logs import quoted
 from store.services import customers
 from store.telegram_auth import InitDataError, validate_init_data
 from webapp.ratelimit import WRITE_RATE_LIMIT, check_write
@@ -26,6 +29,8 @@ USER = web.RequestKey("user", User)
 INIT_DATA = web.RequestKey("init_data", WebAppInitData)
 PUBLIC_API = frozenset({"/api/openapi.json"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# How long a client should wait before trying again while PostgreSQL (or Redis) cannot be reached.
+UNAVAILABLE_RETRY_AFTER = 5
 
 
 def error_body(code: str, message: str, fields: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
@@ -37,10 +42,27 @@ def error_body(code: str, message: str, fields: dict[str, str] | None = None, **
 
 
 def request_language(request: web.Request) -> str:
+    """The customer's language: their own choice once authenticated; before that (or when the
+    database cannot tell) the language Telegram put in initData, else Accept-Language."""
     user = request.get(USER)
     if user is not None and user.language:
         return str(user.language)
-    return normalize_language(request.headers.get("Accept-Language", "uz")[:2])
+    code = _init_data_language(request)
+    return normalize_language(code or request.headers.get("Accept-Language", "uz")[:2])
+
+
+def _init_data_language(request: web.Request) -> str | None:
+    """`user.language_code` of the (not yet verified) initData: only ever used to pick the language
+    of an error message."""
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "tma" or not raw or len(raw) > 8192:
+        return None
+    try:
+        user = json.loads(dict(parse_qsl(raw.strip())).get("user", "{}"))
+    except (ValueError, RecursionError):
+        return None
+    code = user.get("language_code") if isinstance(user, dict) else None
+    return code if isinstance(code, str) else None
 
 
 @web.middleware
@@ -56,12 +78,24 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if not request.path.startswith("/api/") or exc.status < 400:
             raise
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "http_error")
-        message = t("error.not_found", request_language(request)) if exc.status == 404 else exc.reason
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+                413: "too_large"}.get(exc.status, "http_error")
+        lang = request_language(request)
+        message = {404: t("error.not_found", lang), 400: t("error.bad_request", lang)}.get(exc.status, exc.reason)
         return web.json_response(error_body(code, message), status=exc.status)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        if not request.path.startswith("/api/"):
+    except Exception as exc:
+        api = request.path.startswith("/api/")
+        if service_unavailable(exc):
+            # Not a bug: one line, no traceback (an outage must not flood the log).
+            log.warning("service unavailable on %s %s: %r", request.method, quoted(request.path), exc)
+            lang = request_language(request)
+            body = error_body("unavailable", t("error.unavailable", lang), retry_after=UNAVAILABLE_RETRY_AFTER)
+            headers = {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)}
+            if api:
+                return web.json_response(body, status=503, headers=headers)
+            raise web.HTTPServiceUnavailable(text=t("error.unavailable", lang), headers=headers) from exc
+        log.exception("unhandled error on %s %s", request.method, quoted(request.path))
+        if not api:
             raise
         lang = request_language(request)
         return web.json_response(error_body("internal", t("error.internal", lang)), status=500)

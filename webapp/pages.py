@@ -15,6 +15,7 @@ from webapp import api, openapi
 from webapp.cache import CATALOG_CACHE, CatalogCache, catalog_cache_ctx
 from webapp.middleware import SESSIONS, SessionCache, auth_middleware
 from webapp.ratelimit import WRITE_RATE_LIMIT, WriteRateLimit
+from webapp.security import csp_nonce
 
 # Texts the page needs: everything but the bot's own.
 _PAGE_TEXT_PREFIXES = ("app.", "error.", "order.", "currency", "store.", "payment.")
@@ -36,6 +37,7 @@ async def index(request: web.Request) -> dict[str, object]:
         "css_url": _static_url(request, "css/app.css"),
         "app_url": _static_url(request, "js/app.js"),
         "vendor_url": _static_url(request, "vendor/telegram-web-app.js"),
+        "csp_nonce": csp_nonce(request),
     }
 
 

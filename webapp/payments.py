@@ -8,14 +8,15 @@ gets HTTP 200 with its JSON answer. The rules are in store.services.payments.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from aiohttp import web
 
 from store import keys
+from store.errors import ValidationFailed
 from store.services import payments
+from store.validation import parse_json
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,10 @@ async def payme(request: web.Request) -> web.Response:
         return _rpc(None, error=payments.PaymeError(-32300).as_error())
     raw = await request.content.read(MAX_BODY + 1)
     message: Any = None
-    try:
-        message = json.loads(raw) if len(raw) <= MAX_BODY else None
-        parsed = len(raw) <= MAX_BODY
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    try:  # bounded in size and depth: a 100,000-deep body is a parse error, not a RecursionError
+        message = parse_json(raw, max_bytes=MAX_BODY)
+        parsed = True
+    except ValidationFailed:
         parsed = False
     request_id = message.get("id") if isinstance(message, dict) else None
     if not payments.payme_check_auth(settings, request.headers.get("Authorization")):

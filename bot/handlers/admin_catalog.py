@@ -10,6 +10,7 @@ the decision takes it out atomically (GETDEL), so a double press applies it once
 from __future__ import annotations
 
 import io
+import logging
 import secrets
 from datetime import UTC, datetime
 
@@ -22,14 +23,17 @@ from arq.connections import ArqRedis
 from bot import render
 from bot.callbacks import ImportDecision
 from bot.filters import IsAdmin
-from bot.messaging import edit
+from bot.messaging import answer, edit
+from store.errors import StoreError
 from store.i18n import t
 from store.services import catalog_import, media
 from store.services.catalog_import import ImportPlan, ImportRejected
 from store.settings import Settings
 
+log = logging.getLogger(__name__)
+
 PENDING_TTL = 3600
-MAX_ERROR_LINES = 30
+MAX_ERROR_LINES = 300  # every row problem is a line; the preview spans several messages if need be
 CSV_TYPES = {"text/csv", "text/comma-separated-values", "application/csv", "text/plain", "application/vnd.ms-excel"}
 
 
@@ -58,7 +62,7 @@ def preview_text(plan: ImportPlan, file_name: str, lang: str) -> str:
         parts.append(t("bot.import.confirm", lang))
     else:
         parts.append(t("bot.import.nothing", lang))
-    return render.truncate("\n\n".join(parts))
+    return "\n\n".join(parts)
 
 
 async def receive_file(message: Message, bot: Bot, db: asyncpg.Pool, redis: ArqRedis, lang: str) -> None:
@@ -86,7 +90,7 @@ async def receive_file(message: Message, bot: Bot, db: asyncpg.Pool, redis: ArqR
             InlineKeyboardButton(text=t("bot.import.cancel", lang),
                                  callback_data=ImportDecision(token=token, apply=False).pack()),
         ]])
-    await message.answer(preview_text(plan, name, lang), reply_markup=markup)
+    await answer(message, preview_text(plan, name, lang), markup)
 
 
 async def decide(callback: CallbackQuery, callback_data: ImportDecision, db: asyncpg.Pool, redis: ArqRedis,
@@ -104,7 +108,21 @@ async def decide(callback: CallbackQuery, callback_data: ImportDecision, db: asy
         result = await catalog_import.apply(db, data, media_dir=media.media_dir(settings.data_dir), redis=redis)
     except ImportRejected as exc:
         await edit(callback, preview_text(exc.plan, "CSV", lang), None)
+        if isinstance(callback.message, Message):
+            for part in render.report_parts(preview_text(exc.plan, "CSV", lang))[1:]:
+                await callback.message.answer(part)
         await callback.answer()
+        return
+    except Exception as exc:
+        # Nothing was written (one transaction); keep the file so pressing Apply again can work,
+        # and say so: the admin must never be left without an answer.
+        await redis.set(_pending_key(callback.from_user.id, callback_data.token), data, ex=PENDING_TTL)
+        if isinstance(exc, StoreError):
+            raise  # its own text, by the middleware
+        log.exception("catalog import: apply failed")
+        await callback.answer(t("bot.import.failed", lang)[:200], show_alert=True)
+        if isinstance(callback.message, Message):
+            await callback.message.answer(t("bot.import.failed", lang))
         return
     text = t("bot.import.applied", lang, created=result.created, updated=result.updated,
              unchanged=result.unchanged, categories=result.categories_created)

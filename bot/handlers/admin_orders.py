@@ -23,6 +23,7 @@ from store.errors import NotFound, ValidationFailed
 from store.i18n import t
 from store.services import orders as order_service
 from store.services.orders import Actor, TransitionNotAllowed
+from store.validation import InvalidInput, clean_text, printable
 
 PAGE_SIZE = 10
 
@@ -58,7 +59,7 @@ async def parse_filters(db: asyncpg.Pool, args: str | None) -> tuple[str | None,
         elif word in PAYMENT_FILTERS and payment is None:
             payment = word
         else:
-            raise ValidationFailed("bot.orders.bad_filter", value=word[:40],
+            raise ValidationFailed("bot.orders.bad_filter", value=printable(word[:40]),
                                    statuses=", ".join((*order_service.STATUSES, *PAYMENT_FILTERS)),
                                    sources=", ".join(sources))
     return status, source, payment
@@ -93,7 +94,7 @@ async def orders_page(db: asyncpg.Pool, status: str | None, source: str | None, 
             status=_pack_status(status, payment), source=source, page=page + 1).pack()))
     if pager:
         rows.append(pager)
-    return title + "\n\n" + "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+    return render.truncate(title + "\n\n" + "\n".join(lines)), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 async def _card(db: asyncpg.Pool, order: Order, lang: str, admin_id: int) -> tuple[str, InlineKeyboardMarkup | None]:
@@ -121,9 +122,13 @@ async def show_order(message: Message, command: CommandObject, db: asyncpg.Pool,
     if not number:
         await message.answer(t("bot.order.usage", lang))
         return
-    order = await orders.get_by_number(db, number[:50])
+    try:
+        number = clean_text(number, max_length=50, multiline=False)
+    except InvalidInput:
+        raise NotFound("bot.order.not_found", number=printable(number[:50])) from None
+    order = await orders.get_by_number(db, number)
     if order is None:
-        raise NotFound("bot.order.not_found", number=number[:50])
+        raise NotFound("bot.order.not_found", number=number)
     text, markup = await _card(db, order, lang, message.chat.id)
     await message.answer(text, reply_markup=markup)
 

@@ -11,8 +11,10 @@ from aiogram.types import Message
 
 from bot import render
 from bot.filters import IsAdmin
+from store.errors import NotFound
 from store.i18n import t
 from store.services import payments
+from store.validation import InvalidInput, clean_text, printable
 
 
 async def refund(message: Message, command: CommandObject, db: asyncpg.Pool, lang: str) -> None:
@@ -20,7 +22,11 @@ async def refund(message: Message, command: CommandObject, db: asyncpg.Pool, lan
     if not number:
         await message.answer(t("bot.refund.usage", lang))
         return
-    order = await payments.refund(db, number[:50], message.chat.id)
+    try:
+        number = clean_text(number, max_length=50, multiline=False)
+    except InvalidInput:
+        raise NotFound("bot.order.not_found", number=printable(number[:50])) from None
+    order = await payments.refund(db, number, message.chat.id)
     await message.answer(t("bot.refund.done", lang, number=render.esc(order.order_number),
                            status=render.status_name(order.status, lang)))
 

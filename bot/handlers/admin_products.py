@@ -13,14 +13,25 @@ from arq.connections import ArqRedis
 
 from bot import render, reports
 from bot.filters import IsAdmin
+from bot.messaging import answer
 from db.repos import categories, marketplace_products, marketplaces, products
-from store.errors import NotFound
+from store.errors import NotFound, ValidationFailed
 from store.i18n import t
 from store.services import products_admin
 from store.settings import Settings
+from store.validation import InvalidInput, clean_text, printable
+
+
+def parse_sku(raw: str) -> str:
+    """A SKU from a command: one line of printable text, at most 100 characters (VARCHAR(100))."""
+    try:
+        return clean_text(raw, max_length=100, multiline=False)
+    except InvalidInput:
+        raise ValidationFailed("admin.error.sku", value=printable(raw[:40])) from None
 
 
 async def product_text(db: asyncpg.Pool, sku: str, lang: str) -> str:
+    sku = parse_sku(sku)
     product = await products.get_by_sku(db, sku)
     if product is None:
         raise NotFound("admin.error.product_not_found", sku=sku)
@@ -46,7 +57,7 @@ async def set_stock(message: Message, command: CommandObject, db: asyncpg.Pool, 
         await message.answer(t("bot.stock.usage", lang))
         return
     quantity = products_admin.parse_quantity(args[1])
-    result = await products_admin.set_stock(db, args[0][:100], quantity)
+    result = await products_admin.set_stock(db, parse_sku(args[0]), quantity)
     await message.answer(t("bot.stock.done", lang, sku=render.esc(result.product.sku), old=result.previous,
                            new=result.product.stock_quantity))
 
@@ -59,7 +70,7 @@ async def set_price(message: Message, command: CommandObject, db: asyncpg.Pool, 
         return
     price = products_admin.parse_money(args[1])
     sale_price = products_admin.parse_money(args[2]) if len(args) == 3 else None
-    result = await products_admin.set_price(db, args[0][:100], price, sale_price)
+    result = await products_admin.set_price(db, parse_sku(args[0]), price, sale_price)
     product = result.product
     sale = render.money(product.sale_price, lang) if product.sale_price is not None else t("bot.price.no_sale", lang)
     await message.answer(t("bot.price.done", lang, sku=render.esc(product.sku),
@@ -74,7 +85,7 @@ async def low_stock(message: Message, command: CommandObject, db: asyncpg.Pool, 
         await message.answer(t("bot.lowstock.usage", lang))
         return
     threshold = products_admin.parse_quantity(args[0]) if args else settings.low_stock_threshold
-    await message.answer(await reports.low_stock_text(db, threshold, lang))
+    await answer(message, await reports.low_stock_text(db, threshold, lang))
 
 
 def create_router() -> Router:

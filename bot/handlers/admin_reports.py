@@ -18,11 +18,13 @@ from arq.jobs import Job, JobStatus
 
 from bot import render, reports
 from bot.filters import IsAdmin
+from bot.messaging import answer
 from db.repos import marketplaces
 from store.errors import ValidationFailed
 from store.i18n import t
 from store.services import marketplace_sync
 from store.services.stats import PERIODS
+from store.validation import printable
 
 JOB_SYNC_MARKETPLACE = "sync_marketplace"
 SYNC_TYPES = ("stock", "price", "orders", "reconcile")
@@ -32,13 +34,13 @@ async def stats(message: Message, command: CommandObject, db: asyncpg.Pool, lang
     args = (command.args or "today").lower().split()
     if len(args) != 1 or args[0] not in PERIODS:
         raise ValidationFailed("admin.error.period", periods=" | ".join(PERIODS))
-    await message.answer(await reports.stats_text(db, args[0], lang))
+    await answer(message, await reports.stats_text(db, args[0], lang))
 
 
 async def sync_status(message: Message, db: asyncpg.Pool, redis: ArqRedis, lang: str) -> None:
     # A run left open by a process that died is closed first: "running" then means running.
     await marketplace_sync.close_dead_runs(db, redis)
-    await message.answer(await reports.sync_status_text(db, lang))
+    await answer(message, await reports.sync_status_text(db, lang))
 
 
 async def sync_now(message: Message, command: CommandObject, db: asyncpg.Pool, redis: ArqRedis,
@@ -51,11 +53,11 @@ async def sync_now(message: Message, command: CommandObject, db: asyncpg.Pool, r
         return
     sync_type = args[1] if len(args) == 2 else None
     if sync_type is not None and sync_type not in SYNC_TYPES:
-        raise ValidationFailed("bot.sync.bad_type", value=sync_type[:20], types=", ".join(SYNC_TYPES))
+        raise ValidationFailed("bot.sync.bad_type", value=printable(sync_type[:20]), types=", ".join(SYNC_TYPES))
     if args:
         targets = [m for m in known if m.slug == args[0]]
         if not targets:
-            raise ValidationFailed("bot.sync.unknown", slug=args[0][:50], slugs=slugs)
+            raise ValidationFailed("bot.sync.unknown", slug=printable(args[0][:50]), slugs=slugs)
         if not targets[0].is_active:
             raise ValidationFailed("bot.sync.inactive", slug=targets[0].slug)
     else:

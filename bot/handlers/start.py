@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 # t.me/<bot>?start=p_12 or ?start=c_3: open the Mini App on that product or category. The same
 # value goes to the Mini App as `startapp` (its own format for t.me/<bot>/<app>?startapp=p_12).
-DEEP_LINK = re.compile(r"^([pc])_(\d{1,9})$")
+DEEP_LINK = re.compile(r"^([pc])_([0-9]{1,9})$")  # ASCII digits only (\d also takes "٣")
 
 
 async def _deep_link(db: asyncpg.Pool, payload: str | None, lang: str) -> tuple[str, str, str] | None:

@@ -48,7 +48,7 @@ async def lock_many(db: Executor, product_ids: list[int]) -> list[Product]:
 
 
 async def create(
-    db: Executor, *, sku: str, name_uz: str, name_ru: str | None, price: Decimal,
+    db: Executor, *, sku: str, name_uz: str, price: Decimal, name_ru: str | None = None,
     sale_price: Decimal | None = None, barcode: str | None = None, description_uz: str | None = None,
     description_ru: str | None = None, category_id: int | None = None, image_url: str | None = None,
     stock_quantity: int = 0, is_active: bool = True,

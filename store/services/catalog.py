@@ -12,6 +12,7 @@ from db.models import Banner, Category, Product
 from db.pool import Executor
 from db.repos import banners, cart, categories, favorites, products
 from store.errors import NotFound, ValidationFailed
+from store.validation import InvalidInput, ascii_int, has_forbidden_chars
 
 SORTS = tuple(products.SEARCH_ORDER)
 DEFAULT_SORT = "popular"
@@ -82,28 +83,34 @@ def parse_search(
     problems: dict[str, str] = {}
     category_id = None
     if category not in (None, ""):
-        if not category.isdigit():
+        try:
+            category_id = ascii_int(category, minimum=1)
+        except InvalidInput:
             problems["category"] = "error.category_invalid"
-        else:
-            category_id = int(category)
-    query = " ".join((q or "").split()) or None
-    if query is not None and len(query) > MAX_QUERY_LENGTH:
+    query = None
+    if q and len(q) > MAX_QUERY_LENGTH * 4:
         problems["q"] = "error.query_too_long"
+    elif q and has_forbidden_chars(q, multiline=False):
+        problems["q"] = "error.bad_text"
+    else:
+        query = " ".join((q or "").split()) or None
+        if query is not None and len(query) > MAX_QUERY_LENGTH:
+            problems["q"] = "error.query_too_long"
     chosen_sort = sort or DEFAULT_SORT
     if chosen_sort not in SORTS:
         problems["sort"] = "error.sort_invalid"
     page_number = 1
     if page not in (None, ""):
-        if not page.isdigit() or not 1 <= int(page) <= 10_000:
+        try:
+            page_number = ascii_int(page, minimum=1, maximum=10_000)
+        except InvalidInput:
             problems["page"] = "error.page_invalid"
-        else:
-            page_number = int(page)
     size = PER_PAGE
     if per_page not in (None, ""):
-        if not per_page.isdigit() or not 1 <= int(per_page) <= MAX_PER_PAGE:
+        try:
+            size = ascii_int(per_page, minimum=1, maximum=MAX_PER_PAGE)
+        except InvalidInput:
             problems["per_page"] = "error.per_page_invalid"
-        else:
-            size = int(per_page)
     if problems:
         raise ValidationFailed("error.validation", fields=problems)
     return category_id, query, chosen_sort, page_number, size

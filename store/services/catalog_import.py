@@ -48,6 +48,7 @@ from db.repos import categories, products
 from store.errors import Conflict, ValidationFailed
 from store.services import events, media, stock
 from store.services.products_admin import MAX_STOCK, parse_money
+from store.validation import has_forbidden_chars, is_ascii_int
 
 COLUMNS = ("sku", "barcode", "name_uz", "name_ru", "description_uz", "description_ru", "category_path", "price",
            "sale_price", "stock", "image_url", "is_active")
@@ -62,6 +63,9 @@ _TRUE = {"1", "true", "yes", "y", "ha", "да", "+"}
 _FALSE = {"0", "false", "no", "n", "yo'q", "yoq", "yo‘q", "нет", "-"}
 _URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
 _MEDIA_PATH = re.compile(r"^/media/[0-9a-f]{32}\.jpg$")  # a photo the store keeps (what /export writes)
+# A cell a spreadsheet would run as a formula (OWASP "CSV injection"): export writes it with a leading
+# apostrophe (shown as text by Excel, LibreOffice and Google Sheets), import takes that apostrophe off.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,12 +166,33 @@ def _header(cells: list[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
+def neutralize(cell: str) -> str:
+    """An exported cell that no spreadsheet runs as a formula; `restore` gives the value back.
+
+    A value starting with = + - @ tab or CR gets a leading apostrophe, and so does a value that
+    starts with an apostrophe followed by one of those (or another apostrophe), so the pair is
+    exact: restore(neutralize(v)) == v for every v."""
+    if cell.startswith(_FORMULA_START) or (cell.startswith("'") and cell[1:2] != ""
+                                            and (cell[1:2] in _FORMULA_START or cell[1:2] == "'")):
+        return "'" + cell
+    return cell
+
+
+def restore(cell: str) -> str:
+    """An imported cell with `neutralize`'s apostrophe taken off."""
+    if cell.startswith("'") and cell[1:2] != "" and (cell[1:2] in _FORMULA_START or cell[1:2] == "'"):
+        return cell[1:]
+    return cell
+
+
 def _text(value: str, column: str, row: int, errors: list[RowError], *, limit: int,
-          spaces: bool = True) -> str | None:
+          spaces: bool = True, multiline: bool = False) -> str | None:
     text = value.strip()
     if not text:
         return None
-    if len(text) > limit:
+    if has_forbidden_chars(text, multiline=multiline):
+        errors.append(RowError(row, column, "catalog_import.reason.bad_text"))
+    elif len(text) > limit:
         errors.append(RowError(row, column, "catalog_import.reason.too_long", {"max": limit}))
     elif not spaces and any(ch.isspace() for ch in text):
         errors.append(RowError(row, column, "catalog_import.reason.spaces"))
@@ -189,7 +214,7 @@ def _cell(column: str, raw: str, row: int, errors: list[RowError]) -> tuple[bool
     if column in ("name_uz", "name_ru"):
         return True, _text(value, column, row, errors, limit=255)
     if column in ("description_uz", "description_ru"):
-        return True, _text(value, column, row, errors, limit=MAX_DESCRIPTION)
+        return True, _text(value, column, row, errors, limit=MAX_DESCRIPTION, multiline=True)
     if column in ("price", "sale_price"):
         try:
             return True, parse_money(value)
@@ -197,7 +222,7 @@ def _cell(column: str, raw: str, row: int, errors: list[RowError]) -> tuple[bool
             errors.append(RowError(row, column, "catalog_import.reason.money", {"value": value[:40]}))
             return False, None
     if column == "stock":
-        if not value.isdigit() or int(value) > MAX_STOCK:
+        if not is_ascii_int(value, maximum=MAX_STOCK):
             errors.append(RowError(row, column, "catalog_import.reason.quantity", {"max": MAX_STOCK}))
             return False, None
         return True, int(value)
@@ -215,6 +240,9 @@ def _cell(column: str, raw: str, row: int, errors: list[RowError]) -> tuple[bool
         errors.append(RowError(row, column, "catalog_import.reason.boolean"))
         return False, None
     if column == "category_path":
+        if has_forbidden_chars(value, multiline=False):
+            errors.append(RowError(row, column, "catalog_import.reason.bad_text"))
+            return False, None
         parts = [part.strip() for part in value.split(CATEGORY_SEPARATOR)]
         if any(not part for part in parts):
             errors.append(RowError(row, column, "catalog_import.reason.category_empty_level"))
@@ -248,9 +276,10 @@ def parse_csv(data: bytes) -> ParsedFile:
     errors: list[RowError] = []
     first_seen: dict[str, int] = {}
     data_rows = 0
-    for number, cells in enumerate(records[1:], start=2):
-        if not any(cell.strip() for cell in cells):
+    for number, raw_cells in enumerate(records[1:], start=2):
+        if not any(cell.strip() for cell in raw_cells):
             continue  # blank line
+        cells = [restore(cell.strip()) for cell in raw_cells]
         data_rows += 1
         if data_rows > MAX_ROWS:
             raise ValidationFailed("catalog_import.error.too_many_rows", max=MAX_ROWS)
@@ -480,7 +509,8 @@ async def export_csv(db: Executor) -> tuple[bytes, int]:
     writer.writerow(COLUMNS)
     catalog = await products.list_all(db)
     for p in catalog:
-        writer.writerow([p.sku, p.barcode or "", p.name_uz, p.name_ru or "", p.description_uz or "",
-                         p.description_ru or "", path(p.category_id), _plain(p.price), _plain(p.sale_price),
-                         p.stock_quantity, p.image_url or "", "1" if p.is_active else "0"])
+        writer.writerow([neutralize(str(cell)) for cell in (
+            p.sku, p.barcode or "", p.name_uz, p.name_ru or "", p.description_uz or "", p.description_ru or "",
+            path(p.category_id), _plain(p.price), _plain(p.sale_price), p.stock_quantity, p.image_url or "",
+            "1" if p.is_active else "0")])
     return ("\ufeff" + out.getvalue()).encode("utf-8"), len(catalog)

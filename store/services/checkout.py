@@ -26,6 +26,7 @@ from db.repos import cart, idempotency, orders, products, users
 from store.errors import Conflict, NotFound, StoreError, ValidationFailed
 from store.services import events, stock
 from store.settings import Settings
+from store.validation import InvalidInput, has_forbidden_chars, json_int
 
 log = logging.getLogger(__name__)
 
@@ -163,9 +164,10 @@ async def cart_view(db: Executor, user_id: int, settings: Settings) -> CartView:
 
 def parse_quantity(value: object) -> int:
     """A cart quantity from JSON: an integer 0..MAX_LINE_QUANTITY (0 removes the line)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LINE_QUANTITY:
-        raise ValidationFailed("error.validation", fields={"quantity": "error.quantity_invalid"})
-    return value
+    try:
+        return json_int(value, minimum=0, maximum=MAX_LINE_QUANTITY)
+    except InvalidInput:
+        raise ValidationFailed("error.validation", fields={"quantity": "error.quantity_invalid"}) from None
 
 
 async def set_cart_quantity(
@@ -243,6 +245,12 @@ def _text(body: dict[str, Any], name: str, problems: dict[str, str], *, required
         return None
     if not isinstance(value, str):
         problems[name] = "error.field_not_text"
+        return None
+    if len(value) > max_len * 4:
+        problems[name] = "error.field_too_long"
+        return None
+    if has_forbidden_chars(value, multiline=name == "delivery_notes"):
+        problems[name] = "error.bad_text"
         return None
     text = " ".join(value.split()) if name != "delivery_notes" else value.strip()
     if len(text) < min_len:

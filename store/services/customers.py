@@ -6,6 +6,7 @@ from db.models import User
 from db.pool import Executor
 from db.repos import users
 from store.i18n import LANGUAGES, normalize_language
+from store.validation import printable
 
 
 async def register(
@@ -20,9 +21,9 @@ async def register(
     return await users.upsert_from_telegram(
         db,
         telegram_id=telegram_id,
-        first_name=(first_name or "").strip()[:100] or "-",
-        last_name=(last_name or None) and last_name[:100],
-        username=(username or None) and username[:100],
+        first_name=printable(first_name or "").strip()[:100] or "-",
+        last_name=(last_name or None) and printable(last_name)[:100],
+        username=(username or None) and printable(username)[:100],
         language=normalize_language(language_code),
     )
 

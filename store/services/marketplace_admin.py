@@ -28,6 +28,7 @@ from db.pool import Executor
 from db.repos import marketplace_products, marketplaces, products, sync_logs
 from store.crypto import KeyBox, SecretKeyError, new_key
 from store.settings import Settings
+from store.validation import BIGINT_MAX, is_ascii_int
 from sync.adapters.base import Account, CatalogItem, MarketplaceAdapter
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ def _coerce(kind: str, raw: object, what: str) -> Any:
     """A key value from a CSV cell or a marketplace answer, in the type the adapters expect."""
     if kind == "int":
         text = str(raw).strip()
-        if isinstance(raw, bool) or not text.lstrip("-").isdigit() or int(text) <= 0:
+        if isinstance(raw, bool) or not is_ascii_int(text, minimum=1, maximum=BIGINT_MAX):
             raise AdminError(f"{what} must be a positive whole number, got {text[:30]!r}")
         return int(text)
     if kind == "json":
@@ -296,7 +297,7 @@ async def set_api_key(pool: asyncpg.Pool, keybox: KeyBox, slug: str, secret: str
         settings = dict(marketplace.settings)
         if marketplace.slug == "ozon":
             client_id, sep, api_key = secret.partition(":")
-            if not sep or not client_id.isdigit() or not api_key:
+            if not sep or not is_ascii_int(client_id, minimum=1, maximum=BIGINT_MAX) or not api_key:
                 raise AdminError("for Ozon give CLIENT_ID:API_KEY (the Client-Id is a number)")
             settings["client_id"] = client_id
             secret = api_key
@@ -333,7 +334,7 @@ async def configure(pool: asyncpg.Pool, slug: str, changes: Mapping[str, str]) -
         plain: dict[str, str] = {}
         for key, value in changes.items():
             if key == "interval":
-                if not value.strip().isdigit() or not 1 <= int(value) <= 24 * 60:
+                if not is_ascii_int(value, minimum=1, maximum=24 * 60):
                     raise AdminError("interval must be 1..1440 minutes")
                 interval = int(value)
             elif key == "auto_sync":

@@ -42,6 +42,7 @@ from store.services import events
 from store.services import orders as order_service
 from store.services.checkout import retry_transient
 from store.settings import Settings
+from store.validation import BIGINT_MAX, INT4_MAX, is_ascii_int
 
 log = logging.getLogger(__name__)
 
@@ -573,7 +574,7 @@ class Click:
             return -3
         if p["service_id"] != str(self.settings.click_service_id):
             return -8
-        if not p["click_trans_id"].isdigit() or _click_amount(p["amount"]) is None:
+        if not is_ascii_int(p["click_trans_id"], maximum=BIGINT_MAX) or _click_amount(p["amount"]) is None:
             return -8
         return None
 
@@ -630,7 +631,8 @@ class Click:
         outcome = Outcome()
 
         async def work(conn: Executor) -> dict[str, Any]:
-            found = await payments.get_transaction(conn, int(prepare_id)) if prepare_id.isdigit() else None
+            found = (await payments.get_transaction(conn, int(prepare_id))
+                     if is_ascii_int(prepare_id, maximum=INT4_MAX) else None)
             if (found is None or found.provider != "click"
                     or found.provider_transaction_id != p["click_trans_id"]):
                 return _click_answer(p, -6)
@@ -646,7 +648,7 @@ class Click:
             if amount != tx.amount_tiyin:
                 return _click_answer(p, -2)
             click_error = p["error"]
-            if click_error.lstrip("-").isdigit() and int(click_error) < 0:
+            if click_error.startswith("-") and is_ascii_int(click_error[1:]) and int(click_error) < 0:
                 # Click reports the payment failed: cancel it here and answer -9, as documented.
                 await _cancel_created(conn, order, tx, REASON_DEBIT_ERROR, "click")
                 return _click_answer(p, -9)

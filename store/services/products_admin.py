@@ -17,10 +17,11 @@ from db.models import Product
 from db.repos import products
 from store.errors import NotFound, ValidationFailed
 from store.services import events, stock
+from store.validation import InvalidInput, ascii_int, printable
 
 MAX_STOCK = 1_000_000
 MAX_PRICE = Decimal("99999999.99")  # NUMERIC(10,2)
-_MONEY = re.compile(r"^\d{1,8}(?:\.\d{1,2})?$")
+_MONEY = re.compile(r"[0-9]{1,8}(?:\.[0-9]{1,2})?")
 _MONEY_JUNK = re.compile(r"[\s\u00a0\u202f_']")
 
 
@@ -29,22 +30,23 @@ def parse_money(text: str) -> Decimal:
     cleaned = _MONEY_JUNK.sub("", text.strip())
     if "," in cleaned and "." not in cleaned:
         cleaned = cleaned.replace(",", ".")
-    if not _MONEY.match(cleaned):
-        raise ValidationFailed("admin.error.money", value=text.strip()[:40])
+    if not _MONEY.fullmatch(cleaned):
+        raise ValidationFailed("admin.error.money", value=printable(text.strip()[:40]))
     try:
         amount = Decimal(cleaned)
     except InvalidOperation:
-        raise ValidationFailed("admin.error.money", value=text.strip()[:40]) from None
+        raise ValidationFailed("admin.error.money", value=printable(text.strip()[:40])) from None
     if amount > MAX_PRICE:
-        raise ValidationFailed("admin.error.money", value=text.strip()[:40])
+        raise ValidationFailed("admin.error.money", value=printable(text.strip()[:40]))
     return amount
 
 
 def parse_quantity(text: str) -> int:
-    cleaned = text.strip()
-    if not cleaned.isdigit() or int(cleaned) > MAX_STOCK:
-        raise ValidationFailed("admin.error.quantity", value=cleaned[:40], max=MAX_STOCK)
-    return int(cleaned)
+    """Whole units 0..MAX_STOCK in ASCII digits ("²" and other digit-like characters are refused)."""
+    try:
+        return ascii_int(text, maximum=MAX_STOCK)
+    except InvalidInput:
+        raise ValidationFailed("admin.error.quantity", value=printable(text.strip()[:40]), max=MAX_STOCK) from None
 
 
 def check_prices(price: Decimal, sale_price: Decimal | None) -> None:

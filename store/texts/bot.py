@@ -413,6 +413,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "✅ Импорт выполнен: создано {created}, обновлено {updated}, без изменений {unchanged}, "
               "новых разделов {categories}.",
     },
+    "bot.import.failed": {
+        "uz": "Importni qo'llab bo'lmadi, hech narsa yozilmadi. Fayl saqlandi: «Qo'llash»ni qayta bosing.",
+        "ru": "Импорт не удалось применить, ничего не записано. Файл сохранён: нажмите «Применить» ещё раз.",
+    },
     "bot.import.cancelled": {"uz": "Import bekor qilindi. Hech narsa yozilmadi.",
                              "ru": "Импорт отменён. Ничего не записано."},
     "bot.import.expired": {
@@ -467,6 +471,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "uz": "juda uzun (ko'pi bilan {max} belgi)",
         "ru": "слишком длинно (не больше {max} символов)",
     },
+    "catalog_import.reason.bad_text": {
+        "uz": "boshqaruv belgilari bo'lmasligi kerak", "ru": "не должно быть управляющих символов",
+    },
     "catalog_import.reason.spaces": {"uz": "bo'sh joy bo'lmasligi kerak", "ru": "не должно быть пробелов"},
     "catalog_import.reason.duplicate_sku": {
         "uz": "bu SKU {row}-qatorda ham bor",
@@ -513,6 +520,18 @@ TEXTS: dict[str, dict[str, str]] = {
     "admin.error.money": {
         "uz": "«{value}» narx emas. So'mda yozing, masalan: 125000 yoki 125000.50.",
         "ru": "«{value}» — не цена. Укажите в сумах, например: 125000 или 125000.50.",
+    },
+    "admin.error.sku": {
+        "uz": "«{value}»: SKU bir qatorli matn bo'lishi kerak (ko'pi bilan 100 belgi).",
+        "ru": "«{value}»: SKU должен быть одной строкой текста (не больше 100 символов).",
+    },
+    "bot.error.internal": {
+        "uz": "Buyruqni bajarib bo'lmadi. Birozdan so'ng qayta urinib ko'ring.",
+        "ru": "Не удалось выполнить команду. Попробуйте ещё раз чуть позже.",
+    },
+    "bot.error.unavailable": {
+        "uz": "Do'kon bazasi vaqtincha ishlamayapti. Bir necha soniyadan so'ng qayta urinib ko'ring.",
+        "ru": "База магазина временно недоступна. Попробуйте ещё раз через несколько секунд.",
     },
     "admin.error.quantity": {
         "uz": "«{value}»: miqdor 0 dan {max} gacha butun son bo'lishi kerak.",
