@@ -66,6 +66,20 @@ async def category_view(db: Executor, category_id: int) -> CategoryView:
     return CategoryView(category, parent, await categories.children(db, category.id))
 
 
+# Brands as Russian speakers spell them in Cyrillic where the folding alone (store_search_fold,
+# migration 0009) does not reach the Latin name ("самсунг" and "хонор" fold to samsung and honor).
+BRAND_NAMES = {
+    "айфон": "iphone", "айфоны": "iphone", "эпл": "apple", "эппл": "apple", "сяоми": "xiaomi",
+    "ксиоми": "xiaomi", "ксяоми": "xiaomi", "техно": "tecno", "аирподс": "airpods", "эйрподс": "airpods",
+    "джибиэль": "jbl", "джбл": "jbl", "филипс": "philips", "анкер": "anker", "редми": "redmi",
+}
+
+
+def with_brand_names(query: str) -> str:
+    """The query with Cyrillic brand spellings replaced by the brands' own Latin names."""
+    return " ".join(BRAND_NAMES.get(word.lower().replace("ё", "е"), word) for word in query.split())
+
+
 def like_pattern(query: str) -> str:
     """A customer's words as an ILIKE pattern: LIKE's own wildcards are taken literally, any kind of
     apostrophe matches any other, and the words must appear in the given order."""
@@ -89,7 +103,8 @@ def parse_search(
     query = " ".join((q or "").split()) or None
     if query is not None and len(query) > MAX_QUERY_LENGTH:
         problems["q"] = "error.query_too_long"
-    chosen_sort = sort or DEFAULT_SORT
+    # No sort chosen: the best matches first when there are words, the most popular otherwise.
+    chosen_sort = sort or ("relevance" if query else DEFAULT_SORT)
     if chosen_sort not in SORTS:
         problems["sort"] = "error.sort_invalid"
     page_number = 1
@@ -123,6 +138,7 @@ async def search_products(
     items, total = await products.search(
         db, category_ids=category_ids, name_pattern=like_pattern(query) if query else None,
         code=query, on_sale=on_sale, sort=sort, limit=per_page, offset=(page - 1) * per_page,
+        query=with_brand_names(query) if query else None,
     )
     return ProductPage(items, total, page, per_page)
 
