@@ -9,6 +9,7 @@ import jinja2
 from aiohttp import web
 
 from webapp import health, pages, payments
+from webapp.assets import compression_middleware
 from webapp.middleware import error_middleware
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -21,6 +22,7 @@ def setup_webapp(app: web.Application) -> None:
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(["html", "xml"]),
     )
+    app.middlewares.append(compression_middleware)  # outermost: error answers are compressed too
     app.middlewares.append(error_middleware)
     app.router.add_get("/healthz", health.healthz)
     pages.setup_routes(app)

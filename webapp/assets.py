@@ -18,6 +18,7 @@ from pathlib import Path
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from store.i18n import LANGUAGES, catalog_for
 
@@ -121,13 +122,17 @@ _COMPRESSIBLE = ("text/html", "application/json", "text/css", "text/javascript",
                  "image/svg+xml")
 
 
-async def compress_response(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: gzip the pages and the API's JSON (not the assets: they carry their own)."""
+@web.middleware
+async def compression_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """gzip the pages and the API's JSON (not the assets: they carry their own gzip copy)."""
+    response = await handler(request)
     if not isinstance(response, web.Response) or response.compression or "Content-Encoding" in response.headers:
-        return
-    if response.body is None or not isinstance(response.body, bytes | bytearray) or len(response.body) < 1024:
-        return
+        return response
+    body = response.body
+    if not isinstance(body, bytes | bytearray) or len(body) < 1024:
+        return response
     if response.content_type not in _COMPRESSIBLE or not accepts_gzip(request):
-        return
+        return response
     response.headers.add("Vary", "Accept-Encoding")
     response.enable_compression(web.ContentCoding.gzip)
+    return response

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from store import keys
 from webapp import api, openapi
-from webapp.assets import ASSETS, Assets, compress_response, serve_asset
+from webapp.assets import ASSETS, Assets, serve_asset
 from webapp.cache import CATALOG_CACHE, CatalogCache, catalog_cache_ctx
 from webapp.middleware import SESSIONS, SessionCache, auth_middleware
 from webapp.ratelimit import WRITE_RATE_LIMIT, WriteRateLimit
@@ -46,7 +46,6 @@ def setup_routes(app: web.Application) -> None:
     app.middlewares.append(auth_middleware)
     app[ASSETS] = Assets()
     app.on_response_prepare.append(_revalidate_static)
-    app.on_response_prepare.append(compress_response)
     app.router.add_get("/", index, name="index")
     app.router.add_get("/assets/{name}", serve_asset, name="assets")
     app.router.add_get("/api/openapi.json", openapi.openapi_json, name="api.openapi")

@@ -434,18 +434,27 @@ function emptyCart() {
       h("a", { class: "btn", href: "#/" }, t("app.start_shopping")))));
 }
 
-export async function cart() {
+export async function cart(params, query, rerender) {
   // The cart known from start-up (or the last change) draws at once; the server's copy follows.
-  let data = state.cart && !pendingCart() ? state.cart : await loadCart();
-  if (!pendingCart()) {
-    loadCart().then((fresh) => { if (fresh && !pendingCart()) redraw(null); }).catch(() => {});
+  const known = Boolean(state.cart) && !pendingCart();
+  const data0 = known ? state.cart : await loadCart();
+  let data = data0;
+  let root = null;
+  let empty = null;
+  if (known) {
+    const before = JSON.stringify(state.cart);
+    loadCart().then((fresh) => {
+      if (pendingCart() || JSON.stringify(fresh) === before) return;
+      if (root && root.isConnected) redraw(null);
+      else if (empty && empty.isConnected) rerender();
+    }).catch(() => {});
   }
-  if (!data.lines.length && !cartUnits()) return emptyCart();
+  if (!data.lines.length && !cartUnits()) { empty = emptyCart(); return empty; }
   const header = h("p", { class: "sub" });
   const lines = h("section", { class: "section lines" });
   const notice = h("p", { class: "notice bad" }, icon("alert", "icon small"), t("app.fix_cart"));
   const summaryHolder = h("div", {});
-  const root = h("div", { class: "page cart-page keep-live" },
+  root = h("div", { class: "page cart-page keep-live" },
     h("header", { class: "page-head" }, h("h1", {}, t("app.cart")), header), lines, notice, summaryHolder);
   const byId = new Map();
   let stop = null;
