@@ -457,3 +457,92 @@ async def test_cards_work_from_the_keyboard(browser: Any, shop: Shop) -> None:  
     await page.keyboard.press("Enter")
     await page.wait_for_selector(".product-name")
     assert page.errors == []
+
+
+# --- 5. what a first and a repeat visit cost (the numbers in README) -----------------------------------
+
+
+async def test_first_and_repeat_visit_transfer(chromium: Any, shop: Shop) -> None:  # noqa: F811
+    from playwright import async_api as pw_api
+
+    from tests.test_browser import CHROMIUM_ARGS, SCREENSHOTS
+
+    # No request interception here (it turns Chromium's HTTP cache off): telegram.org simply does not
+    # resolve, as on a machine without internet, and the local copy of Telegram's script is used.
+    args = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP telegram.org ~NOTFOUND"]
+    url = mini_app_url(shop, theme="light", language_code="uz", telegram_id=820000020)
+    async with pw_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(chromium), args=args)
+        try:
+            context = await browser.new_context(viewport={"width": 390, "height": 800})
+
+            async def visit() -> dict[str, Any]:
+                page = await context.new_page()
+                cdp = await context.new_cdp_session(page)
+                sent: dict[str, str] = {}
+                cached: set[str] = set()
+                sizes: dict[str, int] = {}
+                cdp.on("Network.requestWillBeSent", lambda e: sent.__setitem__(e["requestId"], e["request"]["url"]))
+                cdp.on("Network.requestServedFromCache", lambda e: cached.add(e["requestId"]))
+                cdp.on("Network.responseReceived", lambda e: cached.add(e["requestId"])
+                       if e["response"].get("fromDiskCache") or e["response"].get("fromMemoryCache") else None)
+                cdp.on("Network.loadingFinished", lambda e: sizes.__setitem__(e["requestId"], int(e["encodedDataLength"])))
+                await cdp.send("Network.enable")
+                await page.goto(url)
+                await page.wait_for_selector("[data-product] img, [data-product] .placeholder")
+                await page.wait_for_timeout(500)
+                network = {rid: u for rid, u in sent.items() if rid not in cached and u.startswith("http://127.0.0.1")}
+                await page.close()
+                return {"requests": len(network), "bytes": sum(sizes.get(rid, 0) for rid in network),
+                        "asset_requests": sorted(u.split("/")[-1] for u in network.values() if "/assets/" in u),
+                        "from_cache": len([rid for rid in cached if rid in sent])}
+
+            first = await visit()
+            repeat = await visit()
+        finally:
+            await browser.close()
+    (SCREENSHOTS.parent / "transfer.json").write_text(json.dumps({"first": first, "repeat": repeat}, indent=2))
+    assert repeat["asset_requests"] == [], repeat  # hashed assets come from the cache without asking
+    assert repeat["from_cache"] >= 8
+    assert repeat["bytes"] < first["bytes"] / 3
+    assert first["bytes"] < 160_000, first  # was 233 KB uncompressed before issue #9
+
+
+# --- 11. beyond ----------------------------------------------------------------------------------------
+
+
+async def test_infinite_scroll_and_back_to_the_same_place(browser: Any, shop: Shop) -> None:  # noqa: F811
+    page = await open_app(browser, shop, 820000021, route="/search?sort=popular")
+    await page.wait_for_selector(".results [data-product]")
+    assert await page.locator(".results [data-product]").count() == 20
+    await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    await page.wait_for_function("document.querySelectorAll('.results [data-product]').length > 20")  # no tap needed
+    deep = page.locator(".results [data-product]").nth(24)
+    await deep.scroll_into_view_if_needed()
+    product_id = await deep.get_attribute("data-product")
+    before = await page.evaluate("window.scrollY")
+    await deep.locator(".name").click()
+    await page.wait_for_selector(".product-name")
+    await page.evaluate("window.Telegram.WebView.receiveEvent('back_button_pressed')")
+    await page.wait_for_selector(f".results [data-product='{product_id}']")
+    await page.wait_for_timeout(200)
+    assert abs(await page.evaluate("window.scrollY") - before) < 40
+    assert page.errors == []
+
+
+async def test_the_heart_on_a_card_makes_a_favourite(browser: Any, shop: Shop) -> None:  # noqa: F811
+    tea = await shop.product("AS-TEA-GRN")
+    page = await open_app(browser, shop, 820000022, route=f"/c/{tea.category_id}")
+    await page.click(f"[data-product='{tea.id}'] .card-fav")
+    await page.wait_for_selector(f"[data-product='{tea.id}'] .card-fav.on")
+    for _ in range(30):
+        if await shop.pool.fetchval("SELECT count(*) FROM favorites f JOIN users u ON u.id = f.user_id "
+                                    "WHERE u.telegram_id = 820000022 AND f.product_id = $1", tea.id):
+            break
+        await page.wait_for_timeout(100)
+    else:
+        raise AssertionError("the favourite did not reach the server")
+    await page.click("#tabbar [data-tab=favorites]")
+    await page.wait_for_selector(f"[data-product='{tea.id}'] .card-fav.on")
+    assert page.url.endswith("#/favorites")
+    assert page.errors == []

@@ -12,6 +12,7 @@ import pytest
 from store.settings import Settings
 from tests.conftest import MakeClient
 from tests.tma import Shop, start_shop
+from webapp.cache import CATALOG_CACHE
 from webapp.ratelimit import WriteRateLimit
 
 
@@ -297,3 +298,14 @@ async def test_too_many_writes_by_one_customer_get_429_others_and_reads_do_not(
     assert (await hasty.get("/api/cart")).status == 200  # reading is not limited
     assert (await hasty.get("/api/cart")).body["lines"][0]["quantity"] == 5  # the refused writes wrote nothing
     assert (await calm.put_cart(tea.id, 1)).status == 200  # another customer has their own budget
+
+
+async def test_banners_artwork_follows_the_language_with_a_fallback(shop: Shop) -> None:
+    uz = (await shop.customer(700000201, language_code="uz").get("/api/home")).body["banners"]
+    ru = (await shop.customer(700000202, language_code="ru").get("/api/home")).body["banners"]
+    assert uz[0]["image_url"] == "/static/img/banner-sale.svg"
+    assert ru[0]["image_url"] == "/static/img/banner-sale-ru.svg"
+    await shop.pool.execute("UPDATE banners SET image_url_ru = NULL")  # no Russian artwork: the one there is
+    shop.app[CATALOG_CACHE].invalidate()
+    ru = (await shop.customer(700000203, language_code="ru").get("/api/home")).body["banners"]
+    assert ru[0]["image_url"] == "/static/img/banner-sale.svg"

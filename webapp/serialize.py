@@ -81,7 +81,7 @@ def product_page(page: ProductPage, lang: str) -> dict[str, Any]:
 
 
 def banner(row: Banner, lang: str) -> dict[str, Any]:
-    return {"id": row.id, "title": row.title(lang), "image_url": row.image_url, "link_type": row.link_type,
+    return {"id": row.id, "title": row.title(lang), "image_url": row.image(lang), "link_type": row.link_type,
             "link_id": row.link_id, "link_url": row.link_url}
 
 

@@ -133,7 +133,9 @@ async function boot() {
     // Everything start-up needs at once: the customer, their cart, the texts in the likely language
     // and the home screen's data when that is where we start.
     const home = route === "/" ? get("/api/home").catch(() => null) : null;
-    const [me, cart] = await Promise.all([api("GET", "/api/me"), api("GET", "/api/cart"), loadTexts(guess)]);
+    const favorites = get("/api/favorites").then((f) => { state.favorites = new Set(f.items.map((p) => p.id)); })
+      .catch(() => {});
+    const [me, cart] = await Promise.all([api("GET", "/api/me"), api("GET", "/api/cart"), loadTexts(guess), favorites]);
     state.me = me;
     if (me.language !== guess) await loadTexts(me.language);
     setLanguage(me.language);

@@ -1,6 +1,7 @@
 // Pieces several screens share: product cards, the quantity stepper, prices, empty states.
 
-import { cartQuantity, navigate, onCartChange, wantQuantity } from "./ctx.js";
+import { api, forget } from "./api.js";
+import { cartQuantity, navigate, onCartChange, showError, state, wantQuantity } from "./ctx.js";
 import { h, icon } from "./dom.js";
 import { t } from "./i18n.js";
 
@@ -104,6 +105,7 @@ export function productCard(product, onCartChange) {
   },
   h("div", { class: "media" },
     productImage(product, "pimg", { size: 200 }),
+    cardHeart(product),
     product.discount_percent ? h("span", { class: "badge-sale" }, t("app.discount", { percent: product.discount_percent })) : null,
   ),
   h("div", { class: "body" },
@@ -112,6 +114,34 @@ export function productCard(product, onCartChange) {
     stockLabel(product),
     cardBuy(product, onCartChange),
   ));
+}
+
+// The heart on a card: favourite or not, at once; the server's answer confirms (or undoes) it.
+export function cardHeart(product) {
+  const on = () => state.favorites.has(product.id);
+  const button = h("button", { type: "button", class: "card-fav" }, icon("heart"));
+  const draw = () => {
+    button.classList.toggle("on", on());
+    button.setAttribute("aria-pressed", String(on()));
+    button.setAttribute("aria-label", `${t(on() ? "app.favorite_remove" : "app.favorite_add")}: ${product.name}`);
+  };
+  button.addEventListener("click", async (event) => {
+    event.stopPropagation();
+    const next = !on();
+    if (next) state.favorites.add(product.id); else state.favorites.delete(product.id);
+    draw();
+    try {
+      await api(next ? "PUT" : "DELETE", `/api/favorites/${product.id}`);
+      forget("/api/favorites");
+      forget(`/api/products/${product.id}`);
+    } catch (error) {
+      if (next) state.favorites.delete(product.id); else state.favorites.add(product.id);
+      draw();
+      showError(error);
+    }
+  });
+  draw();
+  return button;
 }
 
 export function productGrid(products, onCartChange) {

@@ -8,6 +8,7 @@ import { tg } from "./tg.js";
 export const state = {
   me: null,
   cart: null, // the last cart the API returned
+  favorites: new Set(), // ids of the customer's favourite products
 };
 
 // --- navigation (hash routes: #/path?query) ---

@@ -65,25 +65,47 @@ function sortChips(active, onSelect, withRelevance = false) {
   }, t(`app.sort.${sort}`))));
 }
 
-// A paged product list: first page now, "load more" appends the next.
-function pagedProducts(makeQuery, first, onCartChange) {
+// A paged product list with infinite scroll: the next page comes as the end of the list nears (the
+// button stays for keyboards and old web views). How many pages were shown is remembered, so Back
+// draws them all again from memory and the scroll position lands where it was.
+const pagesShown = new Map();
+
+async function pagedProducts(makeQuery, first, onCartChange) {
   const grid = productGrid(first.items, onCartChange);
   const root = h("div", { class: "paged" }, grid);
+  const key = makeQuery(1);
   let page = first.page;
-  const more = h("button", { type: "button", class: "btn ghost wide", hidden: page >= first.pages }, t("app.load_more"));
-  more.addEventListener("click", async () => {
+  let pages = first.pages;
+  const more = h("button", { type: "button", class: "btn ghost wide load-more", hidden: page >= pages }, t("app.load_more"));
+  let loading = false;
+  const next = async () => {
+    if (loading || page >= pages) return;
+    loading = true;
     more.disabled = true;
     try {
-      const next = await api("GET", `/api/products?${makeQuery(page + 1)}`);
-      page = next.page;
-      for (const product of next.items) grid.append(productCard(product, onCartChange));
-      more.hidden = page >= next.pages;
+      const data = await get(`/api/products?${makeQuery(page + 1)}`);
+      page = data.page;
+      pages = data.pages;
+      pagesShown.set(key, page);
+      for (const product of data.items) grid.append(productCard(product, onCartChange));
+      more.hidden = page >= pages;
     } catch (error) {
       showError(error);
     } finally {
+      loading = false;
       more.disabled = false;
     }
-  });
+  };
+  more.addEventListener("click", next);
+  while (page < Math.min(pagesShown.get(key) || 1, pages)) await next(); // back to where the customer was
+  if ("IntersectionObserver" in window) {
+    const observer = new IntersectionObserver((entries) => {
+      if (!more.isConnected && root.dataset.shown) { observer.disconnect(); return; }
+      if (entries.some((e) => e.isIntersecting)) next();
+    }, { rootMargin: "600px 0px" });
+    observer.observe(more);
+    root.dataset.shown = "1";
+  }
   root.append(more);
   return root;
 }
@@ -152,8 +174,8 @@ export async function category(params, query) {
     view.children.length ? h("div", { class: "chips subcats" }, view.children.map((child) => h("button", {
       type: "button", class: "chip", "data-category": child.id, onclick: () => navigate(`/c/${child.id}`),
     }, child.name))) : null,
-    sortChips(sort, (next) => navigate(`/c/${id}?sort=${next}`, { replace: true })),
-    first.items.length ? pagedProducts(makeQuery, first, refreshMain) : emptyState("search", t("app.no_results")),
+    h("div", { class: "sticky-sort" }, sortChips(sort, (next) => navigate(`/c/${id}?sort=${next}`, { replace: true }))),
+    first.items.length ? await pagedProducts(makeQuery, first, refreshMain) : emptyState("search", t("app.no_results")),
   );
 }
 
@@ -219,7 +241,7 @@ export async function search(params, query) {
       if (mine !== token) return;
       results.replaceChildren(
         h("p", { class: "hint count" }, t("app.results", { count: first.total })),
-        first.items.length ? pagedProducts(makeQuery, first, refreshMain)
+        first.items.length ? await pagedProducts(makeQuery, first, refreshMain)
           : h("div", {}, emptyState("search", t("app.no_results")), await popularInstead()),
       );
     } catch (error) {
@@ -262,7 +284,7 @@ export async function search(params, query) {
     if (!input.value.trim()) { q = ""; run(); return; }
     suggest(input.value);
   }, 250));
-  if (!q && !onSale) setTimeout(() => input.focus(), 50);
+  if (!q && !onSale && !sort) setTimeout(() => input.focus(), 50);
   const chips = h("div", { class: "sticky-sort" });
   const drawChips = () => chips.replaceChildren(sortChips(sort || (q ? "relevance" : "popular"), (next) => {
     sort = next === "relevance" ? null : next; drawChips(); run();
@@ -307,6 +329,7 @@ export async function product(params) {
       const next = !favorite;
       await api(next ? "PUT" : "DELETE", `/api/favorites/${p.id}`);
       favorite = next;
+      if (favorite) state.favorites.add(p.id); else state.favorites.delete(p.id);
       forget("/api/favorites");
       forget(`/api/products/${p.id}`);
       fav.classList.toggle("on", favorite);
