@@ -10,7 +10,9 @@ Telegram Bot API (`bench.fake_telegram`), each its own process; the bench proces
 drives the load and runs the sync benchmarks (bench.sync_bench). It takes about 10 minutes; most of
 it is rate-limit waiting that the sync figures measure. Shorter: `--seconds 3` (each HTTP load run),
 `--uzum-price-products 100` (Uzum prices: one call per product at ~5/s), `--sales 50`,
-`--import-orders 200`; see `python -m bench --help`.
+`--import-orders 200`; see `python -m bench --help`. `--only NAME[,NAME]` runs some parts alone:
+reads, checkout, push, import, propagation, faults (bench.faults: a burst of orders with admins set
+and a Redis outage, with a store and a Redis of their own, after the others).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import asyncpg
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from bench import data, harness, sync_bench, wrk
+from bench import data, faults, harness, sync_bench, wrk
 from store import runtime
 from store.crypto import KeyBox
 from store.settings import load_settings
@@ -40,6 +42,7 @@ from store.telegram_auth import sign_init_data
 
 BOT_TOKEN = "123456789:AAHbenchbenchbenchbenchbenchbenchben"
 RESULTS = Path(__file__).parent / "results"
+PARTS = ("reads", "checkout", "push", "import", "propagation", "faults")
 
 
 def _init_data(telegram_id: int) -> str:
@@ -169,8 +172,13 @@ class Bench:
                     }
                     sync = sync_bench.SyncBench(self.row, self.results, pool, endpoints.redis_url, keybox,
                                                 sandboxes, self.args, BOT_TOKEN)
-                    await self.run_store(pool, env, logs, sync)
+                    if set(self.args.only) - {"faults"}:
+                        await self.run_store(pool, env, logs, sync)
                     self.results["telegram_calls"] = await _telegram_calls(telegram)
+                    if "faults" in self.args.only:
+                        # Its own store and Redis, once the other store has stopped (one outbox, one worker).
+                        await faults.FaultsBench(self.row, self.results, pool, sandboxes, telegram.url, env,
+                                                 bench_settings.data_dir, logs, self.args, BOT_TOKEN).run()
                 finally:
                     sandboxes.process.stop()
                     telegram.stop()
@@ -194,18 +202,20 @@ class Bench:
             ready = time.monotonic() - started
             self.results["startup_seconds"] = ready
             self.row("footprint: `amazing-store run` to /healthz 200", f"{ready:.2f} s (existing database)")
-            steps: list[Callable[[], Awaitable[None]]] = [
-                lambda: self.catalog_reads(store, ceiling, pool),
-                lambda: self.checkout(store, pool),
-                sync.push,  # 3: full pushes against the bound, then the delta run
-                sync.order_import,  # 5
-                lambda: sync.propagation(store),  # 4: last, it turns auto sync on
+            steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+                ("reads", lambda: self.catalog_reads(store, ceiling, pool)),
+                ("checkout", lambda: self.checkout(store, pool)),
+                ("push", sync.push),  # 3: full pushes against the bound, then the delta run
+                ("import", sync.order_import),  # 5
+                ("propagation", lambda: sync.propagation(store)),  # 4: last, it turns auto sync on
             ]
             async with sync:
-                for step in steps:
-                    await step()
-            self.row("footprint: store RSS after catalog + reads",
-                     f"{self.results['footprint_rss_mb_after_reads']:.0f} MB")
+                for name, step in steps:
+                    if name in self.args.only:
+                        await step()
+            if "footprint_rss_mb_after_reads" in self.results:
+                self.row("footprint: store RSS after catalog + reads",
+                         f"{self.results['footprint_rss_mb_after_reads']:.0f} MB")
         finally:
             store.stop()
             ceiling.stop()
@@ -217,14 +227,26 @@ async def _telegram_calls(telegram: harness.Process) -> dict[str, int]:
         return calls
 
 
+def _parts(value: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    unknown = [name for name in names if name not in PARTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown part(s) {', '.join(unknown) or '(none)'}; "
+                                         f"the parts are {', '.join(PARTS)}")
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--seconds", type=int, default=8, help="duration of each load run")
     parser.add_argument("--products", type=int, default=data.PRODUCTS)
     parser.add_argument("--orders", type=int, default=data.ORDERS)
+    parser.add_argument("--only", type=_parts, default=PARTS, metavar="NAME[,NAME]",
+                        help=f"run only these parts: {', '.join(PARTS)} (default: all)")
     sync_bench.add_arguments(parser)
+    faults.add_arguments(parser)
     args = parser.parse_args()
-    if not wrk.available():
+    if {"reads"} & set(args.only) and not wrk.available():
         sys.exit("bench: wrk is not installed (make bench installs Debian's wrk when it can)")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     from store.logs import setup_logging

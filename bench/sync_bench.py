@@ -45,8 +45,9 @@ from arq.connections import ArqRedis, RedisSettings
 
 from bench import harness
 from bench.checkout_load import init_data
+from db.repos import outbox
 from store.crypto import KeyBox
-from store.services import products_admin
+from store.services import events, products_admin
 from store.services.marketplace_sync import SyncDeps, run_sync
 from sync import jobs
 from sync.adapters import build_adapter
@@ -212,6 +213,25 @@ def minimum_calls(slug: str, sync_type: str, items: int) -> tuple[int, str, tupl
         return calls, f"{_n(calls, 'call')} of ≤{ozon_sandbox.PRICE_BATCH_MAX:,}", ("global",)
     calls = math.ceil(items / ozon_sandbox.STOCK_BATCH_MAX)
     return calls, f"{_n(calls, 'call')} of ≤{ozon_sandbox.STOCK_BATCH_MAX}", ("global", "stocks")
+
+
+async def backlog(pool: asyncpg.Pool, redis: ArqRedis) -> dict[str, int]:
+    """What the store's worker still has to do: outbox events not yet in Redis, products not yet
+    pushed (`pending_pushes`), jobs queued or deferred on the sync and notification queues."""
+    return {"outbox_events": await outbox.pending_event_count(pool),
+            "pending_pushes": await outbox.pending_push_count(pool),
+            "sync_jobs": int(await redis.zcard(events.QUEUE_SYNC)),
+            "notification_jobs": int(await redis.zcard(events.QUEUE_NOTIFICATIONS))}
+
+
+async def drain(pool: asyncpg.Pool, redis: ArqRedis, timeout: float = QUEUE_DRAIN_TIMEOUT) -> float:
+    """Wait until the backlog is empty (or `timeout`); returns the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if not any((await backlog(pool, redis)).values()):
+            break
+        await asyncio.sleep(0.2)
+    return time.monotonic() - started
 
 
 def _percentile(values: Sequence[float], p: float) -> float:
@@ -555,18 +575,16 @@ class SyncBench:
     # --- 4. propagation ----------------------------------------------------------------------------
 
     async def _drain_queue(self) -> float:
-        """Wait for the store's worker to finish what earlier steps queued (notifications, no-op
-        pushes); returns the seconds waited."""
-        started = time.monotonic()
-        while time.monotonic() - started < QUEUE_DRAIN_TIMEOUT:
-            if await self.redis.zcard("arq:queue") == 0:
-                break
-            await asyncio.sleep(0.2)
-        return time.monotonic() - started
+        """Wait for the store's worker to finish what earlier steps set off; returns the seconds waited."""
+        return await drain(self.pool, self.redis)
 
     async def propagation(self, store: harness.Process) -> None:
         _, _, sale_ids = self._ranges()
         waited = await self._drain_queue()
+        left = {what: n for what, n in (await backlog(self.pool, self.redis)).items() if n}
+        if left:  # the earlier parts' work still going on would share the worker with these sales
+            self.report("  propagation: backlog left before the sales", str(left),
+                        f"not drained in {QUEUE_DRAIN_TIMEOUT:.0f} s")
         rows = await self.pool.fetch(
             """SELECT mp.product_id, m.slug, mp.marketplace_keys AS keys FROM marketplace_products mp
                JOIN marketplaces m ON m.id = mp.marketplace_id WHERE mp.product_id = any($1::int[])""", sale_ids)

@@ -198,8 +198,13 @@ class PushDrainer:
             await outbox.settle_retry(self.pool, pushes, [INFRA_RETRY] * len(pushes), reason, count_attempt=False)
             return
         landed = [p for p in pushes if p.product_id not in result.retry]
-        again = [p for p in pushes if p.product_id in result.retry]
+        # Landed everywhere but where a marketplace deferred it: no failure, and a later change of the
+        # product brings the row forward (the others take it at once; outbox.request_pushes).
+        waiting = [p for p in pushes if p.product_id in result.retry and p.product_id in result.only_deferred]
+        again = [p for p in pushes if p.product_id in result.retry and p.product_id not in result.only_deferred]
         await outbox.settle_landed(self.pool, landed)
+        await outbox.settle_retry(self.pool, waiting, [result.retry[p.product_id] for p in waiting],
+                                  "; ".join(result.errors), count_attempt=False, deferral=True)
         await outbox.settle_retry(self.pool, again, [result.retry[p.product_id] for p in again],
                                   "; ".join(result.errors))
         if again:

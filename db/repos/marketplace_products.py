@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -125,6 +126,16 @@ async def record_stocks(db: Executor, accepted: list[tuple[int, int]]) -> None:
            WHERE mp.id = v.id""",
         [a[0] for a in accepted], [a[1] for a in accepted],
     )
+
+
+async def seconds_since_stock_sync(db: Executor, mapping_ids: Sequence[int]) -> dict[int, float]:
+    """Seconds since the marketplace last accepted each mapping's stock (mappings never pushed are left out)."""
+    rows = await db.fetch(
+        """SELECT id, extract(epoch FROM now() AT TIME ZONE 'UTC' - last_stock_sync_at)::float8 AS age
+           FROM marketplace_products WHERE id = any($1::int[]) AND last_stock_sync_at IS NOT NULL""",
+        list(mapping_ids),
+    )
+    return {row["id"]: float(row["age"]) for row in rows}
 
 
 async def count_for_marketplace(db: Executor, marketplace_id: int) -> int:

@@ -107,8 +107,10 @@ class PendingPush:
 
 async def request_pushes(db: Executor, sync_type: str, product_ids: Iterable[int], debounce: float) -> None:
     """Upsert one pending row per product: a new row is due after `debounce` seconds; an existing one
-    keeps its due time (a burst of changes is one push, and a backoff is not cut short) and its
-    version moves on, so a push running now knows its value is stale."""
+    keeps its due time (a burst of changes is one push, and a failure's backoff is not cut short)
+    and its version moves on, so a push running now knows its value is stale. A row that waits only
+    for a marketplace's deferral (`attempts` 0, see settle_retry) is due after `debounce` again: the
+    other marketplaces take the new value at once instead of waiting out Ozon's 30 s with it."""
     ids = sorted(set(product_ids))
     if not ids:
         return
@@ -117,7 +119,9 @@ async def request_pushes(db: Executor, sync_type: str, product_ids: Iterable[int
            SELECT p.id, $2, now() AT TIME ZONE 'UTC' + make_interval(secs => $3)
            FROM products p WHERE p.id = ANY($1::int[])
            ORDER BY p.id
-           ON CONFLICT (product_id, sync_type) DO UPDATE SET version = pending_pushes.version + 1""",
+           ON CONFLICT (product_id, sync_type) DO UPDATE SET version = pending_pushes.version + 1,
+               due_at = CASE WHEN pending_pushes.attempts = 0 THEN LEAST(pending_pushes.due_at, EXCLUDED.due_at)
+                             ELSE pending_pushes.due_at END""",
         ids, sync_type, debounce,
     )
 
@@ -158,18 +162,23 @@ async def settle_landed(db: Executor, pushes: Sequence[PendingPush]) -> None:
 
 
 async def settle_retry(db: Executor, pushes: Sequence[PendingPush], retry_in: Sequence[float], error: str,
-                       *, count_attempt: bool = True) -> None:
+                       *, count_attempt: bool = True, deferral: bool = False) -> None:
     """These pushes did not land: release them, due again after their own delay. `count_attempt`
-    False: our own trouble (Redis, the database), not the marketplace's: the backoff does not grow."""
+    False: our own trouble (Redis, the database), not the marketplace's: the backoff does not grow.
+    `deferral`: they landed everywhere but where a marketplace asked to wait (Ozon's 30-s rule):
+    no failure (attempts back to 0), and a row changed during the push is due at once."""
     if not pushes:
         return
     await db.execute(
-        """UPDATE pending_pushes p SET claimed_until = NULL, attempts = p.attempts + $5::int, last_error = $4,
-                  due_at = now() AT TIME ZONE 'UTC' + make_interval(secs => s.delay)
-           FROM unnest($1::int[], $2::text[], $3::float8[]) AS s(pid, st, delay)
+        """UPDATE pending_pushes p SET claimed_until = NULL, last_error = $4,
+                  attempts = CASE WHEN $6 THEN 0 ELSE p.attempts + $5::int END,
+                  due_at = now() AT TIME ZONE 'UTC'
+                           + CASE WHEN $6 AND p.version <> s.ver THEN interval '0'
+                                  ELSE make_interval(secs => s.delay) END
+           FROM unnest($1::int[], $2::text[], $3::float8[], $7::bigint[]) AS s(pid, st, delay, ver)
            WHERE p.product_id = s.pid AND p.sync_type = s.st""",
         [p.product_id for p in pushes], [p.sync_type for p in pushes], list(retry_in), error[:1000],
-        1 if count_attempt else 0,
+        1 if count_attempt else 0, deferral, [p.version for p in pushes],
     )
 
 

@@ -928,11 +928,19 @@ class Propagation:
     logs: list[SyncLog] = field(default_factory=list)
     retry: dict[int, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    deferred: set[int] = field(default_factory=set)  # products a marketplace deferred (its own rule)
+    failing: set[int] = field(default_factory=set)  # products whose push failed or could not run
 
-    def _again(self, product_ids: Iterable[int], delay: float, why: str) -> None:
+    def _again(self, product_ids: Iterable[int], delay: float, why: str, *, deferral: bool = False) -> None:
         for product_id in product_ids:
             self.retry[product_id] = min(self.retry.get(product_id, delay), delay)
+            (self.deferred if deferral else self.failing).add(product_id)
         self.errors.append(why)
+
+    @property
+    def only_deferred(self) -> set[int]:
+        """Products that landed everywhere else and wait only for a marketplace's deferral to end."""
+        return self.deferred - self.failing
 
 
 async def propagate(
@@ -971,14 +979,29 @@ async def propagate(
                 if result.deferred:
                     product_of = {c.id: c.product_id for c in candidates}
                     outcome._again({product_of[i] for i in result.deferred_ids if i in product_of},
-                                   (result.retry_after or PUSH_BUSY_RETRY) + 1.0,
-                                   f"{marketplace.slug}: {len(result.deferred)} item(s) deferred by the marketplace")
+                                   await _deferral_wait(deps, sync_type, result) + 1.0,
+                                   f"{marketplace.slug}: {len(result.deferred)} item(s) deferred by the marketplace",
+                                   deferral=True)
                 continue
             # The call failed (or the adapter could not be built): whatever is still not there goes again.
             left = await candidates_of(deps.pool, marketplace.id, full=False, product_ids=ids)
             outcome._again({c.product_id for c in left}, push_backoff(attempts),
                            entry.error_message or f"{marketplace.slug}: {entry.status}")
     return outcome
+
+
+async def _deferral_wait(deps: SyncDeps, sync_type: str, result: RunResult) -> float:
+    """Seconds until the deferred items may go. Ozon's rule (one stock update per product and
+    warehouse per 30 s) counts from the update it last accepted, so the wait is what is left of
+    that window, not a fresh 30 s from now: a product sold again and again would otherwise never
+    reach Ozon while its sales go on (every deferral pushing the next try 30 s out). At least
+    PUSH_BUSY_RETRY: a window started by someone else's update is not ours to know."""
+    asked = result.retry_after or PUSH_BUSY_RETRY
+    if sync_type != "stock":
+        return asked
+    ages = await marketplace_products.seconds_since_stock_sync(deps.pool, result.deferred_ids)
+    waits = [d.retry_after - ages[d.mapping_id] if d.mapping_id in ages else d.retry_after for d in result.deferred]
+    return max(PUSH_BUSY_RETRY, min(asked, max(waits, default=asked)))
 
 
 async def _push_with(
