@@ -546,3 +546,64 @@ async def test_the_heart_on_a_card_makes_a_favourite(browser: Any, shop: Shop) -
     await page.wait_for_selector(f"[data-product='{tea.id}'] .card-fav.on")
     assert page.url.endswith("#/favorites")
     assert page.errors == []
+
+
+# --- 8. orders people can act on; 6. zoom; 10. small things -------------------------------------------
+
+
+async def test_reorder_and_contact_the_shop(browser: Any, settings: Any, pool: Any, make_client: Any) -> None:  # noqa: F811
+    from tests.tma import start_shop
+
+    shop = await start_shop(settings.model_copy(update={"shop_telegram": "amazing_store_uz"}), pool, make_client)  # noqa: F811
+    tea, flask = await shop.product("AS-TEA-GRN"), await shop.product("AS-FRT-ALM")
+    customer = shop.customer(820000030, language_code="ru")
+    await customer.put_cart(tea.id, 2)
+    await customer.put_cart(flask.id, 1)
+    placed = await customer.checkout(form={"customer_name": "Aziz Karimov", "customer_phone": "998901234567",
+                                           "delivery_address": "Toshkent, Chilonzor 9"})
+    number = placed.body["order_number"]
+    await shop.pool.execute("UPDATE products SET stock_quantity = 0 WHERE id = $1", flask.id)  # sold out since
+    page = await open_app(browser, shop, 820000030, lang="ru", route=f"/orders/{number}")
+    await page.wait_for_selector(".timeline")
+    text = await page.inner_text(".order-page")
+    assert "+998 90 123 45 67" in text and "наличными при получении" in text.lower()
+    assert await page.locator(".order-page .order-line .thumb").count() == 2
+    await shot(page, "ru-light-390-order-actions")
+    await page.click(".contact-shop")
+    opened = await client_events(page, "web_app_open_tg_link")
+    assert opened and "amazing_store_uz" in json.dumps(opened[-1])
+    await page.click(".reorder")
+    await page.wait_for_selector("[data-line]")
+    assert "Миндаль" in await page.inner_text("#toast")  # says what could not come back
+    assert await cart_quantity(shop, 820000030, "AS-TEA-GRN") == 2
+    assert await cart_quantity(shop, 820000030, "AS-FRT-ALM") == 0
+    assert page.errors == []
+
+
+async def test_the_whole_photo_opens_full_screen(browser: Any, shop: Shop) -> None:  # noqa: F811
+    tea = await shop.product("AS-TEA-GRN")
+    await shop.pool.execute("UPDATE products SET image_url = '/static/img/banner-sale.svg' WHERE id = $1", tea.id)
+    page = await open_app(browser, shop, 820000031, route=f"/p/{tea.id}")
+    await page.wait_for_selector(".hero img")
+    fit = await page.evaluate("getComputedStyle(document.querySelector('.hero img')).objectFit")
+    assert fit == "contain"  # a wide photo is not cropped
+    await page.click(".hero-zoom")
+    await page.wait_for_selector(".zoom img")
+    await shot(page, "uz-light-390-zoom")
+    await page.click(".zoom")
+    assert await page.query_selector(".zoom") is None
+    assert page.errors == []
+
+
+async def test_a_message_stays_with_its_screen(browser: Any, shop: Shop) -> None:  # noqa: F811
+    tea = await shop.product("AS-TEA-GRN")
+    page = await open_app(browser, shop, 820000032, route=f"/p/{tea.id}")
+    await page.wait_for_selector(".product-name")
+    await page.evaluate("window.Telegram.WebView.receiveEvent('main_button_pressed')")
+    await page.route("**/api/favorites/**", lambda route: route.fulfill(status=500, body="{}"))
+    await page.click(".fav")
+    await page.wait_for_selector("#toast:not([hidden])")
+    await page.evaluate("window.Telegram.WebView.receiveEvent('back_button_pressed')")
+    await page.wait_for_selector("[data-category]")
+    assert await page.is_hidden("#toast")
+    assert page.errors == []
