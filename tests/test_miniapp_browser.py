@@ -607,3 +607,24 @@ async def test_a_message_stays_with_its_screen(browser: Any, shop: Shop) -> None
     await page.wait_for_selector("[data-category]")
     assert await page.is_hidden("#toast")
     assert page.errors == []
+
+
+async def test_share_a_product_and_open_it_from_the_link(browser: Any, shop: Shop) -> None:  # noqa: F811
+    from store import keys
+
+    shop.app[keys.TELEGRAM].bot_username = "amazing_store_bot"
+    tea = await shop.product("AS-TEA-GRN")
+    page = await open_app(browser, shop, 820000033, route=f"/p/{tea.id}")
+    await page.wait_for_selector(".hero .share")
+    await page.click(".hero .share")
+    opened = await client_events(page, "web_app_open_tg_link")
+    assert opened and quote(f"https://t.me/amazing_store_bot?startapp=p_{tea.id}", safe="") in opened[-1]["path_full"]
+    # the link opens the product (Telegram hands the start parameter to the page)
+    back_home = await new_page(browser)
+    url = mini_app_url(shop, theme="light", language_code="uz", telegram_id=820000034)
+    await back_home.goto(url.replace("/#", f"/?startapp=p_{tea.id}#"))
+    await back_home.wait_for_selector(".product-name:has-text('Ko\\'k choy')")
+    # and it is now among the recently viewed on the home screen of the first customer
+    await page.evaluate("location.hash = '#/'")
+    await page.wait_for_selector(f".recently-viewed [data-product='{tea.id}']")
+    assert page.errors == [] and back_home.errors == []

@@ -83,6 +83,10 @@ async def get_me(request: web.Request) -> web.Response:
     body["payment_methods"] = list(settings.payment_methods)
     contact = {"telegram": settings.shop_telegram, "phone": settings.shop_phone}
     body["shop_contact"] = contact if any(contact.values()) else None
+    # Where a shared product link points (…?startapp=p_<id>), once the bot's username is known.
+    bot = request.app[keys.TELEGRAM].bot_username if keys.TELEGRAM in request.app else None
+    short = settings.webapp_short_name
+    body["share_base"] = (f"https://t.me/{bot}/{short}" if short else f"https://t.me/{bot}") if bot else None
     return _json(body)
 
 

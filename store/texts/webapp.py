@@ -124,6 +124,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "app.popular_instead": {"uz": "Balki bular yoqar", "ru": "Возможно, вам понравится"},
     "app.sort.relevance": {"uz": "Mosroq", "ru": "По релевантности"},
     "app.share": {"uz": "Ulashish", "ru": "Поделиться"},
+    "app.recently_viewed": {"uz": "Yaqinda ko'rilganlar", "ru": "Вы недавно смотрели"},
     "app.sort.popular": {"uz": "Ommabop", "ru": "Популярные"},
     "app.sort.price_asc": {"uz": "Arzonroq", "ru": "Дешевле"},
     "app.sort.price_desc": {"uz": "Qimmatroq", "ru": "Дороже"},

@@ -144,7 +144,7 @@ function categoryTiles(categories) {
 // --- home ---
 
 export async function home(params, query, rerender) {
-  const data = await get("/api/home");
+  const [data, viewed] = await Promise.all([get("/api/home"), recentlyViewed()]);
   setCartMain();
   const refreshMain = () => setCartMain();
   return h("div", { class: "page home" },
@@ -154,6 +154,8 @@ export async function home(params, query, rerender) {
     data.on_sale.length ? h("section", { class: "block" },
       sectionTitle(t("app.on_sale"), h("a", { href: "#/search?on_sale=1&sort=popular", class: "more" }, t("app.see_all"))),
       shelf(data.on_sale, refreshMain)) : null,
+    viewed.length ? h("section", { class: "block recently-viewed" }, sectionTitle(t("app.recently_viewed")),
+      shelf(viewed, refreshMain)) : null,
     data.popular.length ? h("section", { class: "block" },
       sectionTitle(t("app.popular"), h("a", { href: "#/search?sort=popular", class: "more" }, t("app.see_all"))),
       productGrid(data.popular, refreshMain)) : null,
@@ -383,7 +385,35 @@ export async function product(params) {
         h("span", {}, t("app.categories")), h("span", {}, p.category.name, icon("chevron", "icon small"))) : null),
   );
   followCart(root, p.id, () => { if (root.isConnected) draw(); });
+  rememberViewed(p.id);
+  const base = state.me && state.me.share_base;
+  if (base) {
+    // Telegram's share sheet with a deep link that opens this product (start_param p_<id>).
+    const link = `${base}?startapp=p_${p.id}`;
+    root.querySelector(".hero").append(h("button", {
+      type: "button", class: "share", "aria-label": t("app.share"),
+      onclick: () => tg.openTelegramLink(`https://t.me/share/url?url=${encodeURIComponent(link)}&text=${encodeURIComponent(p.name)}`),
+    }, icon("share")));
+  }
   return root;
+}
+
+// Recently viewed products (this device only), newest first, on the home screen.
+const VIEWED = "amazing-store:viewed";
+
+function viewedIds() {
+  try { return JSON.parse(localStorage.getItem(VIEWED) || "[]").filter((id) => Number.isInteger(id)); } catch { return []; }
+}
+
+function rememberViewed(id) {
+  try { localStorage.setItem(VIEWED, JSON.stringify([id, ...viewedIds().filter((x) => x !== id)].slice(0, 10))); } catch { /* private mode */ }
+}
+
+async function recentlyViewed() {
+  const ids = viewedIds().slice(0, 6);
+  if (!ids.length) return [];
+  const found = await Promise.all(ids.map((id) => get(`/api/products/${id}`).catch(() => null)));
+  return found.filter((p) => p && p.stock_state !== undefined);
 }
 
 // --- favorites ---
