@@ -628,3 +628,20 @@ async def test_share_a_product_and_open_it_from_the_link(browser: Any, shop: Sho
     await page.evaluate("location.hash = '#/'")
     await page.wait_for_selector(f".recently-viewed [data-product='{tea.id}']")
     assert page.errors == [] and back_home.errors == []
+
+
+async def test_filters_narrow_a_category(browser: Any, shop: Shop) -> None:  # noqa: F811
+    flask = await shop.product("AS-TRV-FLS")  # sold out, in Turizm
+    page = await open_app(browser, shop, 820000035, lang="ru", route=f"/c/{flask.category_id}")
+    await page.wait_for_selector(f"[data-product='{flask.id}']")
+    await page.click(".filters-chip")
+    await page.check(".filters-sheet input[name=in_stock]")
+    await page.fill(".filters-sheet input[name=price_max]", "500 000")
+    await shot(page, "ru-light-390-filters")
+    await page.click(".apply-filters")
+    await page.wait_for_selector(".filters-chip:has-text('2')")
+    await page.wait_for_function(f"!document.querySelector(\"[data-product='{flask.id}']\")")
+    assert "in_stock=1" in page.url and "price_max=500000" in page.url
+    prices = await page.eval_on_selector_all("[data-product] .price .now", "els => els.map(e => e.textContent)")
+    assert prices and all(int(re.sub(r"\D", "", p)) <= 500_000 for p in prices)
+    assert page.errors == []

@@ -132,10 +132,12 @@ async def list_products(request: web.Request) -> web.Response:
         per_page=query.get("per_page"),
     )
     on_sale = query.get("on_sale") in ("1", "true")
+    filters = catalog.parse_filters(in_stock=query.get("in_stock"), price_min=query.get("price_min"),
+                                    price_max=query.get("price_max"))
 
     async def build() -> Any:
         result = await catalog.search_products(request.app[keys.DB], category_id=category_id, query=q, sort=sort,
-                                               page=page, per_page=per_page, on_sale=on_sale)
+                                               page=page, per_page=per_page, on_sale=on_sale, filters=filters)
         return serialize.product_page(result, _lang(request))
 
     return await _cached_json(request, build)

@@ -7,9 +7,13 @@ inside the caller's transaction; nothing else writes `stock_quantity`.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from db.models import Product
 from db.pool import Executor
+
+if TYPE_CHECKING:
+    from store.services.catalog import Filters
 
 _COLUMNS = (
     "id, sku, barcode, name_uz, name_ru, description_uz, description_ru, category_id, price, "
@@ -157,7 +161,7 @@ RELEVANCE = """CASE
 async def search(
     db: Executor, *, category_ids: list[int] | None = None, name_pattern: str | None = None,
     code: str | None = None, on_sale: bool = False, sort: str = "popular", limit: int = 20, offset: int = 0,
-    query: str | None = None,
+    query: str | None = None, filters: Filters | None = None,
 ) -> tuple[list[Product], int]:
     """Active products, one page of them and the total count.
 
@@ -167,7 +171,8 @@ async def search(
     Samsung, unrelated words stay under 0.35, and pg_trgm's `<%` is fixed at 0.6, which misses it).
     `name_pattern` (an ILIKE pattern) is matched against both names and the SKU as written; `code`
     exactly against the barcode; a product matches when any does. `sort` is a key of SEARCH_ORDER;
-    "relevance" ranks by RELEVANCE first.
+    "relevance" ranks by RELEVANCE first. `filters` (store.services.catalog.Filters): in stock only,
+    and the price paid today between price_min and price_max.
     """
     where = """p.is_active = TRUE
               AND ($1::int[] IS NULL OR p.category_id = any($1::int[]))
@@ -177,10 +182,16 @@ async def search(
                        NOT EXISTS (SELECT 1 FROM unnest(q.words) w
                                    WHERE p.search_text NOT LIKE '%' || w || '%')
                        OR word_similarity(q.f, p.search_text) >= 0.5))
-              AND (NOT $4 OR p.sale_price IS NOT NULL AND p.sale_price < p.price)"""
+              AND (NOT $4 OR p.sale_price IS NOT NULL AND p.sale_price < p.price)
+              AND (NOT $6 OR p.stock_quantity > 0)
+              AND ($7::numeric IS NULL OR CASE WHEN p.sale_price < p.price THEN p.sale_price ELSE p.price END >= $7)
+              AND ($8::numeric IS NULL OR CASE WHEN p.sale_price < p.price THEN p.sale_price ELSE p.price END <= $8)"""
     folded = """(SELECT f, string_to_array(f, ' ') AS words
                  FROM (SELECT store_search_fold($5::text) AS f) s) q"""
-    args = (category_ids, name_pattern, code, on_sale, query)
+    in_stock = bool(filters and filters.in_stock)
+    low = filters.price_min if filters else None
+    high = filters.price_max if filters else None
+    args = (category_ids, name_pattern, code, on_sale, query, in_stock, low, high)
     order = SEARCH_ORDER[sort]
     if sort == "relevance" and query:
         order = f"{RELEVANCE}, {order}"
@@ -188,7 +199,7 @@ async def search(
     rows = await db.fetch(
         f"""SELECT {columns}, count(*) OVER () AS total_count FROM products p, {folded} WHERE {where}
             ORDER BY {order}
-            LIMIT $6 OFFSET $7""",
+            LIMIT $9 OFFSET $10""",
         *args, limit, offset,
     )
     if rows:

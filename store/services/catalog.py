@@ -124,9 +124,40 @@ def parse_search(
     return category_id, query, chosen_sort, page_number, size
 
 
+@dataclass(frozen=True)
+class Filters:
+    """What a list may be narrowed to: in stock only, a range of the price paid today (whole so'm)."""
+
+    in_stock: bool = False
+    price_min: int | None = None
+    price_max: int | None = None
+
+
+MAX_PRICE = 10**12
+
+
+def parse_filters(*, in_stock: str | None, price_min: str | None, price_max: str | None) -> Filters:
+    """Query-string filters; 400 per field."""
+    problems: dict[str, str] = {}
+    bounds: dict[str, int | None] = {}
+    for name, raw in (("price_min", price_min), ("price_max", price_max)):
+        bounds[name] = None
+        if raw not in (None, ""):
+            if not raw.isdigit() or int(raw) > MAX_PRICE:
+                problems[name] = "error.price_invalid"
+            else:
+                bounds[name] = int(raw)
+    low, high = bounds["price_min"], bounds["price_max"]
+    if low is not None and high is not None and low > high:
+        problems["price_min"] = "error.price_range_invalid"
+    if problems:
+        raise ValidationFailed("error.validation", fields=problems)
+    return Filters(in_stock=in_stock in ("1", "true"), price_min=low, price_max=high)
+
+
 async def search_products(
     db: Executor, *, category_id: int | None = None, query: str | None = None, sort: str = DEFAULT_SORT,
-    page: int = 1, per_page: int = PER_PAGE, on_sale: bool = False,
+    page: int = 1, per_page: int = PER_PAGE, on_sale: bool = False, filters: Filters | None = None,
 ) -> ProductPage:
     """Active products in a category (with its subcategories) and/or matching a query: names in both
     languages, SKU, barcode. 404 for an unknown or switched-off category."""
@@ -138,7 +169,7 @@ async def search_products(
     items, total = await products.search(
         db, category_ids=category_ids, name_pattern=like_pattern(query) if query else None,
         code=query, on_sale=on_sale, sort=sort, limit=per_page, offset=(page - 1) * per_page,
-        query=with_brand_names(query) if query else None,
+        query=with_brand_names(query) if query else None, filters=filters,
     )
     return ProductPage(items, total, page, per_page)
 

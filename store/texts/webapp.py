@@ -36,6 +36,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Сортировка: popular, price_asc, price_desc или newest.",
     },
     "error.page_invalid": {"uz": "Sahifa raqami noto'g'ri.", "ru": "Неверный номер страницы."},
+    "error.price_invalid": {
+        "uz": "Narx butun so'mda, 0 dan katta bo'lmagan son bo'lsin.",
+        "ru": "Цена должна быть целым числом сумов, не меньше 0.",
+    },
+    "error.price_range_invalid": {
+        "uz": "Eng past narx eng yuqoridan katta bo'lmasin.",
+        "ru": "Минимальная цена не может быть больше максимальной.",
+    },
     "error.per_page_invalid": {
         "uz": "Sahifadagi mahsulotlar soni 1 dan 50 gacha bo'lishi kerak.",
         "ru": "Товаров на странице: от 1 до 50.",
@@ -124,6 +132,13 @@ TEXTS: dict[str, dict[str, str]] = {
     "app.popular_instead": {"uz": "Balki bular yoqar", "ru": "Возможно, вам понравится"},
     "app.sort.relevance": {"uz": "Mosroq", "ru": "По релевантности"},
     "app.share": {"uz": "Ulashish", "ru": "Поделиться"},
+    "app.filters": {"uz": "Filtrlar", "ru": "Фильтры"},
+    "app.filter.in_stock": {"uz": "Sotuvda bor", "ru": "В наличии"},
+    "app.filter.on_sale": {"uz": "Chegirmada", "ru": "Со скидкой"},
+    "app.filter.price_min": {"uz": "Narx, dan", "ru": "Цена от"},
+    "app.filter.price_max": {"uz": "Narx, gacha", "ru": "Цена до"},
+    "app.filter.apply": {"uz": "Qo'llash", "ru": "Применить"},
+    "app.filter.reset": {"uz": "Tozalash", "ru": "Сбросить"},
     "app.recently_viewed": {"uz": "Yaqinda ko'rilganlar", "ru": "Вы недавно смотрели"},
     "app.sort.popular": {"uz": "Ommabop", "ru": "Популярные"},
     "app.sort.price_asc": {"uz": "Arzonroq", "ru": "Дешевле"},

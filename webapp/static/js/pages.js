@@ -65,6 +65,56 @@ function sortChips(active, onSelect, withRelevance = false) {
   }, t(`app.sort.${sort}`))));
 }
 
+// --- filters: in stock, on sale, a price range; carried in the route's query ---
+
+const FILTER_KEYS = ["in_stock", "on_sale", "price_min", "price_max"];
+
+function filtersOf(query) {
+  const f = {};
+  for (const key of FILTER_KEYS) {
+    const value = query.get(key);
+    if (value && (key.startsWith("price") ? /^\d{1,12}$/.test(value) : value === "1")) f[key] = value;
+  }
+  return f;
+}
+
+function filterQuery(f) {
+  return FILTER_KEYS.filter((k) => f[k]).map((k) => `${k}=${encodeURIComponent(f[k])}`).join("&");
+}
+
+// A chip that says how many filters are on; it opens a sheet to change them.
+function filterButton(current, onApply) {
+  const count = Object.keys(current).length;
+  return h("button", {
+    type: "button", class: count ? "chip active filters-chip" : "chip filters-chip", "aria-haspopup": "dialog",
+    onclick: () => {
+      const box = (key) => h("label", { class: "check" }, h("input", { type: "checkbox", name: key, checked: current[key] === "1" }),
+        h("span", {}, t(`app.filter.${key}`)));
+      const price = (key) => h("label", { class: "field" }, h("span", { class: "field-label" }, t(`app.filter.${key}`)),
+        h("input", { type: "text", inputmode: "numeric", name: key, value: current[key] || "", autocomplete: "off" }));
+      const form = h("form", { class: "sheet filters-sheet", role: "dialog", "aria-modal": "true", "aria-label": t("app.filters") },
+        h("p", { class: "sheet-text" }, t("app.filters")), box("in_stock"), box("on_sale"),
+        h("div", { class: "price-range" }, price("price_min"), price("price_max")),
+        h("button", { type: "submit", class: "btn wide apply-filters" }, t("app.filter.apply")),
+        h("button", { type: "button", class: "btn ghost wide reset-filters", onclick: () => { close(); onApply({}); } }, t("app.filter.reset")));
+      const backdrop = h("div", { class: "sheet-backdrop", onclick: (event) => { if (event.target === backdrop) close(); } }, form);
+      const close = () => backdrop.remove();
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        const next = {};
+        for (const key of ["in_stock", "on_sale"]) if (form.elements[key].checked) next[key] = "1";
+        for (const key of ["price_min", "price_max"]) {
+          const digits = form.elements[key].value.replace(/\D/g, "");
+          if (digits) next[key] = String(Number(digits));
+        }
+        close();
+        onApply(next);
+      });
+      document.body.append(backdrop);
+    },
+  }, icon("filter", "icon small"), h("span", {}, count ? `${t("app.filters")} · ${count}` : t("app.filters")));
+}
+
 // A paged product list with infinite scroll: the next page comes as the end of the list nears (the
 // button stays for keyboards and old web views). How many pages were shown is remembered, so Back
 // draws them all again from memory and the scroll position lands where it was.
@@ -167,7 +217,10 @@ export async function home(params, query, rerender) {
 export async function category(params, query) {
   const id = params.id;
   const sort = SORTS.includes(query.get("sort")) ? query.get("sort") : "popular";
-  const makeQuery = (page) => `category=${id}&sort=${sort}&page=${page}`;
+  const filters = filtersOf(query);
+  const extra = filterQuery(filters);
+  const makeQuery = (page) => `category=${id}&sort=${sort}&page=${page}${extra ? `&${extra}` : ""}`;
+  const routeFor = (nextSort, f) => `/c/${id}?sort=${nextSort}${filterQuery(f) ? `&${filterQuery(f)}` : ""}`;
   const [view, first] = await Promise.all([get(`/api/categories/${id}`), get(`/api/products?${makeQuery(1)}`)]);
   setCartMain();
   const refreshMain = () => setCartMain();
@@ -176,7 +229,9 @@ export async function category(params, query) {
     view.children.length ? h("div", { class: "chips subcats" }, view.children.map((child) => h("button", {
       type: "button", class: "chip", "data-category": child.id, onclick: () => navigate(`/c/${child.id}`),
     }, child.name))) : null,
-    h("div", { class: "sticky-sort" }, sortChips(sort, (next) => navigate(`/c/${id}?sort=${next}`, { replace: true }))),
+    h("div", { class: "sticky-sort" },
+      h("div", { class: "chips" }, filterButton(filters, (f) => navigate(routeFor(sort, f), { replace: true }))),
+      sortChips(sort, (next) => navigate(routeFor(next, filters), { replace: true }))),
     first.items.length ? await pagedProducts(makeQuery, first, refreshMain) : emptyState("search", t("app.no_results")),
   );
 }
@@ -202,7 +257,8 @@ function rememberQuery(q) {
 export async function search(params, query) {
   let q = query.get("q") || "";
   let sort = SORTS.includes(query.get("sort")) ? query.get("sort") : null;
-  const onSale = query.get("on_sale") === "1";
+  const filters = filtersOf(query);
+  const onSale = filters.on_sale === "1";
   const results = h("div", { class: "results" });
   const suggestions = h("div", { class: "suggestions", role: "listbox", hidden: true });
   const recent = h("div", { class: "recent" });
@@ -230,14 +286,14 @@ export async function search(params, query) {
       if (sort) parts.push(`sort=${sort}`);
       parts.push(`page=${page}`);
       if (q) parts.push(`q=${encodeURIComponent(q)}`);
-      if (onSale) parts.push("on_sale=1");
+      if (filterQuery(filters)) parts.push(filterQuery(filters));
       return parts.join("&");
     };
     const hash = `/search?${makeQuery(1).replace(/&?page=1/, "").replace(/^&/, "")}`;
     history.replaceState(history.state, "", "#" + hash);
     suggestions.hidden = true;
     drawRecent();
-    if (!q && !onSale && !sort) { results.replaceChildren(); return; }
+    if (!q && !sort && !filterQuery(filters)) { results.replaceChildren(); return; }
     try {
       const first = await get(`/api/products?${makeQuery(1)}`);
       if (mine !== token) return;
@@ -288,9 +344,16 @@ export async function search(params, query) {
   }, 250));
   if (!q && !onSale && !sort) setTimeout(() => input.focus(), 50);
   const chips = h("div", { class: "sticky-sort" });
-  const drawChips = () => chips.replaceChildren(sortChips(sort || (q ? "relevance" : "popular"), (next) => {
-    sort = next === "relevance" ? null : next; drawChips(); run();
-  }, Boolean(q)));
+  const drawChips = () => chips.replaceChildren(
+    h("div", { class: "chips" }, filterButton(filters, (f) => {
+      for (const key of FILTER_KEYS) delete filters[key];
+      Object.assign(filters, f);
+      drawChips();
+      run();
+    })),
+    sortChips(sort || (q ? "relevance" : "popular"), (next) => {
+      sort = next === "relevance" ? null : next; drawChips(); run();
+    }, Boolean(q)));
   drawChips();
   setCartMain();
   if (q) rememberQuery(q);
