@@ -427,8 +427,8 @@ async def test_every_screen_in_both_languages_themes_and_widths(
     await check_screen(page, other_only, f"{name}-order")
     await shot(page, f"{name}-order")
     # an error screen, in the same language
-    await page.route("**/api/favorites", lambda route: route.fulfill(status=500, body="{}"))
-    await page.evaluate("location.hash = '#/favorites'")
+    await page.route("**/api/categories/**", lambda route: route.fulfill(status=500, body="{}"))
+    await page.evaluate(f"location.hash = '#/c/{sold_out.category_id}'")
     await page.wait_for_selector(".error-page")
     await check_screen(page, other_only, f"{name}-error")
     await shot(page, f"{name}-error")

@@ -82,6 +82,11 @@ function filterQuery(f) {
   return FILTER_KEYS.filter((k) => f[k]).map((k) => `${k}=${encodeURIComponent(f[k])}`).join("&");
 }
 
+function withFilters(chipsRow, button) {
+  chipsRow.prepend(button);
+  return chipsRow;
+}
+
 // A chip that says how many filters are on; it opens a sheet to change them.
 function filterButton(current, onApply) {
   const count = Object.keys(current).length;
@@ -229,9 +234,8 @@ export async function category(params, query) {
     view.children.length ? h("div", { class: "chips subcats" }, view.children.map((child) => h("button", {
       type: "button", class: "chip", "data-category": child.id, onclick: () => navigate(`/c/${child.id}`),
     }, child.name))) : null,
-    h("div", { class: "sticky-sort" },
-      h("div", { class: "chips" }, filterButton(filters, (f) => navigate(routeFor(sort, f), { replace: true }))),
-      sortChips(sort, (next) => navigate(routeFor(next, filters), { replace: true }))),
+    h("div", { class: "sticky-sort" }, withFilters(sortChips(sort, (next) => navigate(routeFor(next, filters), { replace: true })),
+      filterButton(filters, (f) => navigate(routeFor(sort, f), { replace: true })))),
     first.items.length ? await pagedProducts(makeQuery, first, refreshMain) : emptyState("search", t("app.no_results")),
   );
 }
@@ -274,7 +278,7 @@ export async function search(params, query) {
   };
   const popularInstead = async () => {
     try {
-      const popular = await get("/api/products?sort=popular&per_page=6");
+      const popular = await get("/api/products?sort=popular&per_page=6&in_stock=1");
       return h("div", { class: "instead" }, h("h2", { class: "section-label" }, t("app.popular_instead")),
         productGrid(popular.items, refreshMain));
     } catch { return null; }
@@ -344,16 +348,16 @@ export async function search(params, query) {
   }, 250));
   if (!q && !onSale && !sort) setTimeout(() => input.focus(), 50);
   const chips = h("div", { class: "sticky-sort" });
-  const drawChips = () => chips.replaceChildren(
-    h("div", { class: "chips" }, filterButton(filters, (f) => {
+  const drawChips = () => chips.replaceChildren(withFilters(
+    sortChips(sort || (q ? "relevance" : "popular"), (next) => {
+      sort = next === "relevance" ? null : next; drawChips(); run();
+    }, Boolean(q)),
+    filterButton(filters, (f) => {
       for (const key of FILTER_KEYS) delete filters[key];
       Object.assign(filters, f);
       drawChips();
       run();
-    })),
-    sortChips(sort || (q ? "relevance" : "popular"), (next) => {
-      sort = next === "relevance" ? null : next; drawChips(); run();
-    }, Boolean(q)));
+    })));
   drawChips();
   setCartMain();
   if (q) rememberQuery(q);
