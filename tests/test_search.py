@@ -74,6 +74,8 @@ async def test_the_fixed_query_set_finds_the_expected_top_results(
 async def test_nothing_unrelated_is_found_and_a_chosen_sort_still_wins(shop: Shop) -> None:
     customer = shop.customer()
     assert (await customer.get("/api/products?q=zzzqqq")).body["total"] == 0
+    # a whole SKU finds that product only (typo tolerance is per word, and not for short words)
+    assert [p["sku"] for p in (await customer.get("/api/products?q=AS-TEA-GRN")).body["items"]] == ["AS-TEA-GRN"]
     by_price = (await customer.get("/api/products?q=choy&sort=price_desc")).body["items"]
     prices = [int(float(p["current_price"])) for p in by_price]
     assert prices == sorted(prices, reverse=True) and len(prices) >= 3

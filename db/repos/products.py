@@ -166,9 +166,9 @@ async def search(
     """Active products, one page of them and the total count.
 
     `query` is the customer's words, folded in SQL by store_search_fold (migration 0009): a product
-    matches when every folded word is inside its folded names or SKU, or when the folded query is
-    close to a word of them (a typo: pg_trgm word similarity at least 0.5; "samsng" is 0.57 to
-    Samsung, unrelated words stay under 0.35, and pg_trgm's `<%` is fixed at 0.6, which misses it).
+    matches when every folded word is inside its folded names or SKU, or (a word of four letters or
+    more) close to a word of them: a typo, pg_trgm word similarity at least 0.5 ("samsng" is 0.57 to
+    Samsung, unrelated words stay under 0.35; pg_trgm's `<%` threshold is 0.6, which misses it).
     `name_pattern` (an ILIKE pattern) is matched against both names and the SKU as written; `code`
     exactly against the barcode; a product matches when any does. `sort` is a key of SEARCH_ORDER;
     "relevance" ranks by RELEVANCE first. `filters` (store.services.catalog.Filters): in stock only,
@@ -178,10 +178,10 @@ async def search(
               AND ($1::int[] IS NULL OR p.category_id = any($1::int[]))
               AND ($2::text IS NULL OR p.name_uz ILIKE $2 OR p.name_ru ILIKE $2 OR p.sku ILIKE $2
                    OR p.barcode = $3
-                   OR q.f <> '' AND (
-                       NOT EXISTS (SELECT 1 FROM unnest(q.words) w
-                                   WHERE p.search_text NOT LIKE '%' || w || '%')
-                       OR word_similarity(q.f, p.search_text) >= 0.5))
+                   OR q.f <> '' AND NOT EXISTS (
+                       SELECT 1 FROM unnest(q.words) w
+                       WHERE p.search_text NOT LIKE '%' || w || '%'
+                         AND (length(w) < 4 OR word_similarity(w, p.search_text) < 0.5)))
               AND (NOT $4 OR p.sale_price IS NOT NULL AND p.sale_price < p.price)
               AND (NOT $6 OR p.stock_quantity > 0)
               AND ($7::numeric IS NULL OR CASE WHEN p.sale_price < p.price THEN p.sale_price ELSE p.price END >= $7)
