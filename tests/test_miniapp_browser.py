@@ -645,3 +645,23 @@ async def test_filters_narrow_a_category(browser: Any, shop: Shop) -> None:  # n
     prices = await page.eval_on_selector_all("[data-product] .price .now", "els => els.map(e => e.textContent)")
     assert prices and all(int(re.sub(r"\D", "", p)) <= 500_000 for p in prices)
     assert page.errors == []
+
+
+async def test_search_suggests_while_typing_and_remembers_recent_queries(browser: Any, shop: Shop) -> None:  # noqa: F811
+    page = await open_app(browser, shop, 820000036, lang="ru", route="/search")
+    await page.wait_for_selector(".search-input")
+    await page.type(".search-input", "самсунг", delay=30)
+    await page.wait_for_selector(".suggestions:not([hidden]) .suggestion:has-text('Samsung')")
+    # relevance first when no sort is chosen, and the results follow the words as they are typed
+    assert "active" in (await page.get_attribute(".chip[data-sort=relevance]", "class") or "")
+    assert "Samsung" in await page.inner_text(".results [data-product]")
+    await page.press(".search-input", "Enter")
+    await page.wait_for_selector(".results [data-product]")
+    await page.fill(".search-input", "")
+    await page.dispatch_event(".search-input", "input")
+    await page.wait_for_selector(".recent .recent-query:has-text('самсунг')")
+    await shot(page, "ru-light-390-search-recent")
+    await page.click(".recent .recent-query:has-text('самсунг')")
+    await page.wait_for_selector(".results [data-product]")
+    assert "q=%D1%81" in page.url  # the query is back in the route
+    assert page.errors == []

@@ -322,7 +322,9 @@ export async function search(params, query) {
         onclick: () => { rememberQuery(text); navigate(`/p/${item.id}`); },
       }, icon("search", "icon small"), h("span", {}, item.name))));
       suggestions.hidden = !found.items.length;
+      const sortShown = Boolean(q);
       q = text;
+      if (!sortShown) drawChips(); // "relevance" joins the sorts once there are words
       results.replaceChildren(
         h("p", { class: "hint count" }, t("app.results", { count: found.total })),
         found.items.length ? productGrid(found.items, refreshMain)
@@ -343,7 +345,7 @@ export async function search(params, query) {
     run();
   });
   input.addEventListener("input", debounce(() => {
-    if (!input.value.trim()) { q = ""; run(); return; }
+    if (!input.value.trim()) { q = ""; drawChips(); run(); return; }
     suggest(input.value);
   }, 250));
   if (!q && !onSale && !sort) setTimeout(() => input.focus(), 50);
