@@ -7,6 +7,9 @@ Polling (the default): `deleteWebhook` (a webhook left from an earlier run would
 fail with 409), then long polling. Webhook (`WEBHOOK_URL` set): the route is added by
 `bot.webhook.setup_webhook_route` when the app is built, and here `setWebhook` registers it with
 Telegram once the bot is connected.
+
+With `run --processes N` only web process 0 polls or registers the webhook (getUpdates from two
+processes is a 409 Conflict); in webhook mode every web process handles the updates posted to it.
 """
 
 from __future__ import annotations
@@ -129,15 +132,28 @@ async def run_bot(app: web.Application) -> AsyncIterator[None]:
         log.info("bot: off (local mode, BOT_TOKEN is not set)")
         yield
         return
+    webhook = app.get(WEBHOOK)
+    web_process = app.get(keys.WEB_PROCESS)
+    owns_updates = web_process is None or web_process.owns_telegram_updates
+    if webhook is None and not owns_updates:
+        # One of N web processes (`run --processes N`): getUpdates from two processes is a 409
+        # Conflict, so only web process 0 polls; nothing here needs the bot.
+        status.state, status.detail = "elsewhere", "long polling runs in web process 0"
+        log.info("bot: long polling runs in web process 0, not in this one")
+        yield
+        return
     bot = create_bot(settings)
     dp = create_dispatcher(app)
     runtime = BotRuntime(bot, dp)
     app[BOT_RUNTIME] = runtime
-    webhook = app.get(WEBHOOK)
-    if webhook is not None:
+    task: asyncio.Task[None] | None = None
+    if webhook is not None and owns_updates:
         task = asyncio.create_task(
             _register_webhook_forever(bot, dp, status, settings, webhook.url, webhook.secret),
             name="bot-webhook")
+    elif webhook is not None:
+        # Every web process handles the updates posted to it; web process 0 registers the webhook.
+        status.state, status.detail = "webhook", "updates handled here; web process 0 registers the webhook"
     else:
         task = asyncio.create_task(_poll_forever(bot, dp, status, settings), name="bot-polling")
     try:
@@ -146,8 +162,9 @@ async def run_bot(app: web.Application) -> AsyncIterator[None]:
         # Ask polling to stop and let running handlers finish; RuntimeError: it never started.
         with contextlib.suppress(RuntimeError):
             await dp.stop_polling()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         await drain(runtime)
         await bot.session.close()
         status.state = "off"

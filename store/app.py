@@ -28,7 +28,12 @@ async def _servers_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with runtime.database(app[keys.ENDPOINTS]) as pool:
+    web_process = app.get(keys.WEB_PROCESS)
+    if web_process is None:
+        opened = runtime.database(app[keys.ENDPOINTS])
+    else:  # one of N: the parent migrated; the pool is this process's share of max_connections
+        opened = runtime.database(app[keys.ENDPOINTS], run_migrations=False, pool_size=web_process.pool_size)
+    async with opened as pool:
         app[keys.DB] = pool
         yield
 
@@ -88,7 +93,10 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-def create_app(settings: Settings, *, with_bot: bool = True) -> web.Application:
+def create_app(settings: Settings, *, with_bot: bool = True,
+               web_process: keys.WebProcess | None = None) -> web.Application:
+    """The store's application. `web_process`: this is one of the N processes of `run --processes N`
+    (no embedded servers, migrations or sandboxes here: the parent has them)."""
     from webapp import setup_webapp
 
     app = web.Application(client_max_size=2 * 1024 * 1024)
@@ -98,6 +106,8 @@ def create_app(settings: Settings, *, with_bot: bool = True) -> web.Application:
         settings = configure(settings)  # Payme and Click sandboxes where no real credentials are set
         setup_sandbox_routes(app)
     app[keys.SETTINGS] = settings
+    if web_process is not None:
+        app[keys.WEB_PROCESS] = web_process
     app[keys.TELEGRAM] = keys.TelegramStatus()
     app[keys.INIT_DATA_TOKEN] = (
         settings.bot_token.get_secret_value() if settings.bot_token else local_bot_token(settings.data_dir)
@@ -105,7 +115,7 @@ def create_app(settings: Settings, *, with_bot: bool = True) -> web.Application:
     app.cleanup_ctx.append(_servers_ctx)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_redis_ctx)
-    if settings.local_mode:
+    if settings.local_mode and web_process is None:
         from store.local_marketplaces import sandboxes_ctx
 
         app.cleanup_ctx.append(sandboxes_ctx)  # marketplace sandboxes for the demo marketplaces

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -16,7 +17,7 @@ log = logging.getLogger("amazing_store")
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 
 
-def _local_link(settings: Settings, token: str) -> str:
+def local_link(settings: Settings, token: str) -> str:
     from urllib.parse import quote
 
     from store.telegram_auth import demo_init_data
@@ -30,7 +31,35 @@ def _local_link(settings: Settings, token: str) -> str:
     return f"http://{host}:{settings.web_port}/#{fragment}"
 
 
+async def seed_if_empty(settings: Settings, pool: Any, sandboxes: Any) -> None:
+    """`run --seed-demo`: the demo catalog on an empty database; in local mode the demo marketplaces
+    on the running sandboxes too."""
+    from db.repos import products
+    from store.seed import seed_demo
+
+    if await products.count(pool) == 0:
+        created = await seed_demo(pool)
+        log.info("demo data seeded on the empty database: %s", created)
+    if settings.local_mode and sandboxes is not None:
+        from store.local_marketplaces import seed_demo_marketplaces
+        from store.services.marketplace_admin import keybox_for
+
+        made = await seed_demo_marketplaces(pool, keybox_for(settings), sandboxes)
+        if any(made.values()):
+            log.info("demo marketplaces on the local sandboxes: %s", made)
+
+
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    import uvloop
+
+    processes = settings.web_processes if args.processes is None else args.processes
+    if args.web_process is not None:
+        return _run_web_process(settings, args.web_process, args.pool_size)
+    if processes > 1:
+        from store.supervisor import run_supervised
+
+        return uvloop.run(run_supervised(settings, processes, seed_demo=args.seed_demo))
+
     from aiohttp import web
 
     from store import keys
@@ -39,33 +68,46 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     app = create_app(settings)
 
     if args.seed_demo:
-        async def seed_if_empty(app: web.Application) -> None:
-            from db.repos import products
-            from store.seed import seed_demo
-
-            if await products.count(app[keys.DB]) == 0:
-                created = await seed_demo(app[keys.DB])
-                log.info("demo data seeded on the empty database: %s", created)
+        async def seed(app: web.Application) -> None:
+            sandboxes = None
             if settings.local_mode:
-                from store.local_marketplaces import SANDBOXES, seed_demo_marketplaces
-                from store.services.marketplace_admin import keybox_for
+                from store.local_marketplaces import SANDBOXES
 
-                made = await seed_demo_marketplaces(app[keys.DB], keybox_for(settings), app[SANDBOXES])
-                if any(made.values()):
-                    log.info("demo marketplaces on the local sandboxes: %s", made)
+                sandboxes = app[SANDBOXES]
+            await seed_if_empty(settings, app[keys.DB], sandboxes)
 
-        app.on_startup.append(seed_if_empty)
+        app.on_startup.append(seed)
 
     async def announce(app: web.Application) -> None:
         log.info("store is up: http://%s:%d/ (health: /healthz)", settings.web_host, settings.web_port)
         if settings.local_mode:
             log.info("local mode: open the Mini App as a demo customer with this link:\n    %s",
-                     _local_link(settings, app[keys.INIT_DATA_TOKEN]))
+                     local_link(settings, app[keys.INIT_DATA_TOKEN]))
 
     app.on_startup.append(announce)
-    import uvloop
 
     web.run_app(app, host=settings.web_host, port=settings.web_port, print=None,
+                shutdown_timeout=10, handle_signals=True, loop=uvloop.new_event_loop())
+    return 0
+
+
+def _run_web_process(settings: Settings, index: int, pool_size: int) -> int:
+    """One of the N web processes the parent of `run --processes N` starts (store/supervisor.py):
+    it shares the port with its siblings (SO_REUSEPORT)."""
+    import uvloop
+    from aiohttp import web
+
+    from store import keys
+    from store.app import create_app
+
+    app = create_app(settings, web_process=keys.WebProcess(index=index, pool_size=pool_size))
+
+    async def announce(app: web.Application) -> None:
+        log.info("web process %d serving on %s:%d (pool of %d connections)", index, settings.web_host,
+                 settings.web_port, pool_size)
+
+    app.on_startup.append(announce)
+    web.run_app(app, host=settings.web_host, port=settings.web_port, print=None, reuse_port=True,
                 shutdown_timeout=10, handle_signals=True, loop=uvloop.new_event_loop())
     return 0
 
@@ -129,11 +171,25 @@ async def cmd_secrets_new_key(settings: Settings, args: argparse.Namespace) -> i
     return 0
 
 
+def _processes(value: str) -> int:
+    from store.settings import parse_web_processes
+
+    try:
+        return parse_web_processes(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="amazing-store", description="Amazing Store: shop, bot and sync.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the store: web server, bot and (by default) the sync worker")
     run.add_argument("--seed-demo", action="store_true", help="fill an empty database with demo data first")
+    run.add_argument("--processes", type=_processes, default=None, metavar="N",
+                     help="web processes on the one port (default: WEB_PROCESSES, 1); auto = one per CPU core")
+    # Internal: how the parent of `run --processes N` starts each of its web processes.
+    run.add_argument("--web-process", type=int, default=None, help=argparse.SUPPRESS)
+    run.add_argument("--pool-size", type=int, default=20, help=argparse.SUPPRESS)
     worker = sub.add_parser("worker", help="run the worker alone: marketplace sync, notifications, the outbox relay")
     worker.add_argument("--queue", choices=("all", "sync", "notifications"), default="all",
                         help="which jobs: sync (marketplace runs, the outbox relay and pushes), notifications "
@@ -166,8 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"amazing-store: {exc}", file=sys.stderr)
         return 2
     from store.logs import setup_logging
+    from store.supervisor import TAG_ENV, watch_parent
 
-    setup_logging(settings.log_level_number)
+    setup_logging(settings.log_level_number, tag=os.environ.get(TAG_ENV, ""))
+    watch_parent()  # a child of `run --processes N` stops when its parent is gone
     if args.command == "run":
         return cmd_run(settings, args)
     from store import marketplace_cli

@@ -31,6 +31,22 @@ class Endpoints:
     embedded_redis: bool
 
 
+@dataclass(frozen=True)
+class WebProcess:
+    """This process is web process `index` of the N that `amazing-store run --processes N` runs
+    (store/supervisor.py). The parent started the servers, migrated, seeded, runs the local
+    sandboxes and the worker; this process serves HTTP with a pool of `pool_size` connections.
+    Only web process 0 takes Telegram's updates (long polling, or registering the webhook); in
+    webhook mode every web process handles the updates posted to it."""
+
+    index: int
+    pool_size: int
+
+    @property
+    def owns_telegram_updates(self) -> bool:
+        return self.index == 0
+
+
 SETTINGS = web.AppKey("settings", Settings)
 ENDPOINTS = web.AppKey("endpoints", Endpoints)
 DB = web.AppKey("db", asyncpg.Pool)
@@ -38,3 +54,4 @@ REDIS = web.AppKey("redis", ArqRedis)
 TELEGRAM = web.AppKey("telegram", TelegramStatus)
 INIT_DATA_TOKEN = web.AppKey("init_data_token", str)
 WORKER = web.AppKey("worker", object)  # sync.worker.WorkerService, when the worker runs in this process
+WEB_PROCESS = web.AppKey("web_process", WebProcess)  # only in the N processes of `run --processes N`

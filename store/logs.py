@@ -28,9 +28,11 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: int) -> None:
+def setup_logging(level: int, *, tag: str = "") -> None:
+    """`tag` names the process in every line (`[web 1]`, `[worker]`) when several run together."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    prefix = f"[{tag}] " if tag else ""
+    handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)-7s {prefix}%(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

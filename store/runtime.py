@@ -50,9 +50,14 @@ async def servers(settings: Settings, *, need_redis: bool = True) -> AsyncIterat
 
 
 @asynccontextmanager
-async def database(endpoints: Endpoints, *, run_migrations: bool = True) -> AsyncIterator[asyncpg.Pool]:
-    """The pool, with every pending migration applied first."""
-    pool = await create_pool(endpoints.database_url)
+async def database(endpoints: Endpoints, *, run_migrations: bool = True,
+                   pool_size: int | None = None) -> AsyncIterator[asyncpg.Pool]:
+    """The pool (at most `pool_size` connections; None: create_pool's default), with every pending
+    migration applied first."""
+    if pool_size is None:
+        pool = await create_pool(endpoints.database_url)
+    else:
+        pool = await create_pool(endpoints.database_url, min_size=min(2, pool_size), max_size=pool_size)
     try:
         if run_migrations:
             async with pool.acquire() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +13,22 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _LOG_LEVELS = {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}
+MAX_WEB_PROCESSES = 64
+
+
+def parse_web_processes(value: str | int) -> int:
+    """WEB_PROCESSES / `run --processes`: a whole number from 1 to MAX_WEB_PROCESSES, or `auto`
+    (one per CPU core this process may run on)."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cores = os.cpu_count() or 1
+        return max(1, min(cores, MAX_WEB_PROCESSES))
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WEB_PROCESSES:
+        raise ValueError(f"must be a whole number from 1 to {MAX_WEB_PROCESSES}, or auto (one per CPU core)")
+    return int(text)
 
 
 class Settings(BaseSettings):
@@ -53,6 +70,7 @@ class Settings(BaseSettings):
     shop_phone: str | None = Field(default=None, pattern=r"^\+[0-9]{7,15}$", alias="SHOP_PHONE")
     # The Mini App's short name from @BotFather (t.me/<bot>/<short name>): shared product links open it.
     webapp_short_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{3,30}$", alias="WEBAPP_SHORT_NAME")
+    web_processes: Annotated[int, NoDecode] = Field(default=1, alias="WEB_PROCESSES")
 
     @field_validator("database_url", "redis_url", "bot_token", "webapp_url", "telegram_api_url",
                      "webhook_url", "webhook_secret", "payme_merchant_id", "payme_key", "click_service_id",
@@ -143,6 +161,13 @@ class Settings(BaseSettings):
             if not sep or not count.isdigit() or not seconds.isdigit() or int(count) < 1 or int(seconds) < 1:
                 raise ValueError("must be COUNT/SECONDS with positive whole numbers, e.g. 30/10")
             return (int(count), int(seconds))
+        return value
+
+    @field_validator("web_processes", mode="before")
+    @classmethod
+    def _web_processes(cls, value: object) -> object:
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            return parse_web_processes(value)
         return value
 
     @field_validator("log_level", mode="before")

@@ -38,7 +38,11 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_KEY = "amazing-store:worker:heartbeat"
 QUEUES = {"sync": events.QUEUE_SYNC, "notifications": events.QUEUE_NOTIFICATIONS}
-REDIS_SOCKET_TIMEOUT = 10.0  # seconds a worker's Redis call may hang (a frozen Redis) before it fails
+# Workers' Redis clients get no read timeout (arq's own default): redis-py 5 wraps every read in a
+# timeout context when one is set, and on Python 3.11 a cancellation meeting it could be swallowed,
+# leaving an arq loop running after it was told to stop. Workers' calls that must be bounded (the
+# relay's enqueues) are bounded where they are made; request paths (store.app) keep a short timeout.
+REDIS_SOCKET_TIMEOUT: float | None = None
 RESTART_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 REDIS_PROBE_SECONDS = 0.5  # while a worker waits to restart after Redis went away: how often Redis is asked
 
@@ -54,10 +58,11 @@ class WorkerContext(TypedDict, total=False):
     bot: Any  # aiogram Bot for bot.delivery, when BOT_TOKEN is set
 
 
-def redis_client(url: str, *, socket_timeout: float, queue: str = events.QUEUE_SYNC) -> ArqRedis:
-    """An arq Redis client whose every call is bounded: connecting and each reply (a frozen Redis
-    raises TimeoutError instead of hanging the caller)."""
-    pool = ConnectionPool.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=min(socket_timeout, 2.0))
+def redis_client(url: str, *, socket_timeout: float | None, queue: str = events.QUEUE_SYNC) -> ArqRedis:
+    """An arq Redis client; with `socket_timeout` every reply is bounded (a frozen Redis raises
+    TimeoutError instead of hanging the caller). Connecting is always bounded."""
+    pool = ConnectionPool.from_url(url, socket_timeout=socket_timeout,
+                                   socket_connect_timeout=min(socket_timeout or 2.0, 2.0))
     return ArqRedis(connection_pool=pool, default_queue_name=queue)
 
 
@@ -127,6 +132,7 @@ def build_worker(settings: Settings, redis_url: str, db: asyncpg.Pool, *, burst:
 
 
 WORKER_DRAIN_SECONDS = 10.0
+MAIN_STOP_SECONDS = 5.0
 
 
 async def stop_worker(worker: Worker, task: asyncio.Task[None] | None = None, *,
@@ -136,8 +142,9 @@ async def stop_worker(worker: Worker, task: asyncio.Task[None] | None = None, *,
     still running (it re-runs those later; every job is safe to run twice) and closes its pool.
     A Redis that is gone makes the close partial, never an error."""
     if task is not None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await _cancel_for_sure(task)
+        if not task.done():
+            log.warning("worker %s: its loop did not stop on cancel; closing its pool under it", worker.queue_name)
     running = [t for t in worker.tasks.values() if not t.done()]
     if running:
         await asyncio.wait(running, timeout=drain)
@@ -162,6 +169,24 @@ async def stop_worker(worker: Worker, task: asyncio.Task[None] | None = None, *,
                 with contextlib.suppress(Exception):
                     await pool.aclose(close_connection_pool=True)
                 worker._pool = None
+    if task is not None and not task.done():
+        await asyncio.wait([task], timeout=MAIN_STOP_SECONDS)
+        if not task.done():
+            log.error("worker %s: its loop is still running after its pool was closed", worker.queue_name)
+
+
+async def _cancel_for_sure(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait for it to end. A cancellation can be swallowed: one that lands while
+    arq's start-up waits in a redis-py call (a SIGTERM within a second of the start, seen on a
+    loaded machine) is lost and the worker goes on polling forever; so cancel again, once a second,
+    up to MAIN_STOP_SECONDS (after that, closing the worker's pool ends it: see stop_worker)."""
+    for _ in range(int(MAIN_STOP_SECONDS)):
+        if task.done():
+            break
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)
+    if task.done():
+        await asyncio.gather(task, return_exceptions=True)
 
 
 class WorkerService:
@@ -256,7 +281,11 @@ class WorkerService:
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            # Bounded: each arq worker's stop is itself bounded (stop_worker); nothing here waits forever.
+            _, stuck = await asyncio.wait(self._tasks, timeout=2 * WORKER_DRAIN_SECONDS + 15)
+            for task in stuck:
+                log.error("worker: %s did not stop in time", task.get_name())
         self._tasks = []
         from sync import jobs
 

@@ -84,13 +84,13 @@ async def worker(clean_bot_tables: asyncpg.Pool, bot_settings: Settings, redis_u
         await delivery.open_bot(ctx)
 
     notifications = Worker(
-        functions=[*delivery.FUNCTIONS], redis_pool=redis_client(redis_url, socket_timeout=5,
+        functions=[*delivery.FUNCTIONS], redis_pool=redis_client(redis_url, socket_timeout=None,
                                                                  queue=events.QUEUE_NOTIFICATIONS),
         queue_name=events.QUEUE_NOTIFICATIONS, on_startup=startup, on_shutdown=delivery.close_bot,
         handle_signals=False, poll_delay=0.05, max_jobs=20, keep_result=60,
     )
     others = Worker(
-        functions=[record(name) for name in OTHER_JOBS], redis_pool=redis_client(redis_url, socket_timeout=5),
+        functions=[record(name) for name in OTHER_JOBS], redis_pool=redis_client(redis_url, socket_timeout=None),
         queue_name=events.QUEUE_SYNC, handle_signals=False, poll_delay=0.05, keep_result=60,
     )
     relay_redis = redis_client(redis_url, socket_timeout=5)
