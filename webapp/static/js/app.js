@@ -12,7 +12,7 @@ const ROUTES = [
   [/^\/$/, pages.home, "home", "home"],
   [/^\/c\/(?<id>\d+)$/, pages.category, "home", "grid"],
   [/^\/search$/, pages.search, "home", "grid"],
-  [/^\/p\/(?<id>\d+)$/, pages.product, "home", "product"],
+  [/^\/p\/(?<id>\d+)$/, pages.product, null, "product"], // the MainButton is its action: no tab bar
   [/^\/favorites$/, pages.favorites, "favorites", "grid"],
   [/^\/cart$/, pages.cart, "cart", "list"],
   [/^\/checkout$/, pages.checkout, null, "list"],
