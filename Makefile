@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench browser clean
+.PHONY: run test lint bench bench-reconcile browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(STAMP) lint browser
 bench: $(STAMP)
 	@bash scripts/ensure-wrk.sh
 	$(BIN)/python -m bench
+
+# the drift reconcile benchmark alone (10,000 SKUs per marketplace against the rate-limit bound)
+bench-reconcile: $(STAMP)
+	$(BIN)/python -m bench.reconcile_bench
 
 clean:
 	rm -rf $(VENV) var

@@ -11,7 +11,16 @@ from aiogram import Dispatcher
 from aiohttp import web
 
 from bot import payments
-from bot.handlers import admin_catalog, admin_orders, admin_payments, admin_products, admin_reports, fallback, start
+from bot.handlers import (
+    admin_catalog,
+    admin_orders,
+    admin_payments,
+    admin_photos,
+    admin_products,
+    admin_reports,
+    fallback,
+    start,
+)
 from bot.middleware import ContextMiddleware
 from store import keys
 
@@ -30,6 +39,7 @@ def create_dispatcher(app: web.Application) -> Dispatcher:
         admin_payments.create_router(),
         admin_products.create_router(),
         admin_reports.create_router(),
+        admin_photos.create_router(),  # before the CSV import, which takes every other document
         admin_catalog.create_router(),
         fallback.create_router(),
     )

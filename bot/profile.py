@@ -19,7 +19,7 @@ from store.settings import Settings
 log = logging.getLogger(__name__)
 
 CUSTOMER_COMMANDS = ("start", "language", "help")
-ADMIN_COMMANDS = ("orders", "order", "product", "stock", "price", "lowstock", "stats", "sync", "syncstatus",
+ADMIN_COMMANDS = ("orders", "order", "product", "photo", "stock", "price", "lowstock", "stats", "sync", "syncstatus",
                   "export")
 
 

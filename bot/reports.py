@@ -8,7 +8,7 @@ from datetime import UTC
 from bot import render
 from db.models import Marketplace, SyncLog
 from db.pool import Executor
-from db.repos import marketplaces, payments, products, sync_logs
+from db.repos import marketplace_quotas, marketplaces, payments, products, sync_logs
 from store.i18n import CATALOG, t
 from store.logs import redact
 from store.services import stats as stats_service
@@ -83,6 +83,7 @@ async def sync_status_text(db: Executor, lang: str) -> str:
     for log in await sync_logs.latest_per_type(db):
         by_marketplace.setdefault(log.marketplace_id, []).append(log)
     parts = [t("bot.syncstatus.title", lang)]
+    quotas = {q.marketplace_id: q for q in await marketplace_quotas.list_all(db)}
     all_marketplaces = await marketplaces.list_all(db)
     if not all_marketplaces:
         parts.append(t("bot.syncstatus.no_marketplaces", lang))
@@ -100,6 +101,15 @@ async def sync_status_text(db: Executor, lang: str) -> str:
             quiet = log.status == "success" or log.error_message == sync_logs.INTERRUPTED  # said by the status
             excerpt = "" if quiet else _error_excerpt(log.error_message)
             block.append(line + (f"\n    <i>{excerpt}</i>" if excerpt else ""))
+        quota = quotas.get(marketplace.id)
+        if quota is not None:
+            date = render.local_time(quota.observed_at)
+            if quota.daily_remaining <= 0:
+                block.append(t("bot.syncstatus.quota_out", lang, date=date))
+            else:
+                limit = "" if quota.daily_limit is None else t("bot.syncstatus.quota_limit", lang,
+                                                                 limit=quota.daily_limit)
+                block.append(t("bot.syncstatus.quota", lang, remaining=quota.daily_remaining, limit=limit, date=date))
         parts.append("\n".join(block))
     return render.truncate("\n\n".join(parts))
 

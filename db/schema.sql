@@ -506,6 +506,18 @@ CREATE TABLE payment_events (
 
 CREATE INDEX idx_payment_events_order ON payment_events(order_id, id);
 
+-- (0007) marketplace truths and drift
+
+ALTER TABLE sync_log_items ADD COLUMN ours TEXT; -- reconcile: our value, as a person reads it
+ALTER TABLE sync_log_items ADD COLUMN theirs TEXT; -- reconcile: the marketplace's value
+
+CREATE TABLE marketplace_quotas (
+    marketplace_id INTEGER PRIMARY KEY REFERENCES marketplaces(id) ON DELETE CASCADE,
+    daily_limit INTEGER, -- x-ratelimit-limit-per-day, when sent
+    daily_remaining INTEGER NOT NULL, -- x-ratelimit-remaining-per-day of the last answer seen
+    observed_at TIMESTAMP NOT NULL -- when that answer came (UTC)
+);
+
 -- (0008) sync schedule after a failure; open (unfinished) runs
 
 ALTER TABLE marketplace_sync_state

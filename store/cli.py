@@ -38,7 +38,9 @@ async def seed_if_empty(settings: Settings, pool: Any, sandboxes: Any) -> None:
     from store.seed import seed_demo
 
     if await products.count(pool) == 0:
-        created = await seed_demo(pool)
+        from store.services.media import media_dir
+
+        created = await seed_demo(pool, media_dir(settings.data_dir))  # with a drawn picture per product
         log.info("demo data seeded on the empty database: %s", created)
     if settings.local_mode and sandboxes is not None:
         from store.local_marketplaces import seed_demo_marketplaces
@@ -159,7 +161,9 @@ async def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     from store.seed import seed_demo
 
     async with runtime.servers(settings, need_redis=False) as endpoints, runtime.database(endpoints) as pool:
-        created = await seed_demo(pool)
+        from store.services.media import media_dir
+
+        created = await seed_demo(pool, media_dir(settings.data_dir))
     print("demo data: created " + ", ".join(f"{v} {k}" for k, v in created.items()))
     return 0
 

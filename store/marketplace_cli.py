@@ -76,7 +76,8 @@ def add_parsers(sub: Any, secrets_sub: Any) -> None:
     ssub = sync.add_subparsers(dest="sync_command", required=True)
     run = ssub.add_parser("run", help="run now in the foreground and print the sync_logs rows")
     run.add_argument("slug")
-    run.add_argument("--type", dest="sync_type", choices=("price", "stock", "orders"), help="default: all three")
+    run.add_argument("--type", dest="sync_type", choices=("price", "stock", "orders", "reconcile"),
+                     help="default: price, stock and orders; reconcile reads the marketplace back and fixes drift")
     run.add_argument("--full", action="store_true", help="push every mapped product, not only what changed")
 
     secrets_sub.add_parser("rotate", help="re-encrypt every stored API key with the first key of SECRET_KEYS")

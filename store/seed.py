@@ -1,16 +1,21 @@
 """Demo data: a small, realistic catalog for local mode and a first look (`amazing-store seed-demo`).
 
 Idempotent: categories are found by name, products by SKU, banners by title; running it twice
-changes nothing.
+changes nothing. With a media directory every new product gets a picture drawn for it
+(store.demo_pictures), stored like a photo an admin sent (store.services.media).
 """
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 
 from db.repos import banners, categories, products
+from store import demo_pictures
+from store.services import media
 
 # (name_uz, name_ru, icon, [(sub_uz, sub_ru, [(sku_stem, name_uz, name_ru, price, sale, stock), ...])])
 _TREE: list[tuple[str, str, str, list[tuple[str, str, list[tuple[str, str, str, int, int | None, int]]]]]] = [
@@ -132,8 +137,13 @@ def ean13(seed: int) -> str:
     return body + str((10 - total % 10) % 10)
 
 
-async def seed_demo(pool: asyncpg.Pool) -> dict[str, int]:
-    """Fill the catalog with demo data in one transaction; returns how many rows it created."""
+def _picture(directory: Path, stem: str) -> str:
+    return media.store_image(directory, demo_pictures.draw(demo_pictures.kind_for(stem), stem)).url
+
+
+async def seed_demo(pool: asyncpg.Pool, media_dir: Path | None = None) -> dict[str, int]:
+    """Fill the catalog with demo data in one transaction; returns how many rows it created. With
+    `media_dir`, each new product gets a drawn picture."""
     created = {"categories": 0, "products": 0, "banners": 0}
     async with pool.acquire() as conn, conn.transaction():
         category_ids: dict[str, int] = {}
@@ -156,12 +166,14 @@ async def seed_demo(pool: asyncpg.Pool) -> dict[str, int]:
                     sku = f"AS-{stem}"
                     if await products.get_by_sku(conn, sku) is not None:
                         continue
+                    image_url = await asyncio.to_thread(_picture, media_dir, stem) if media_dir else None
                     await products.create(
                         conn, sku=sku, barcode=ean13(number), name_uz=name_uz, name_ru=name_ru,
                         description_uz=f"{name_uz}. Rasmiy kafolat, O'zbekiston bo'ylab yetkazib berish.",
                         description_ru=f"{name_ru}. Официальная гарантия, доставка по всему Узбекистану.",
                         category_id=sub.id, price=Decimal(price),
                         sale_price=Decimal(sale) if sale is not None else None, stock_quantity=stock,
+                        image_url=image_url,
                     )
                     created["products"] += 1
         existing = {b.title_uz for b in await banners.list_active(conn)}

@@ -73,6 +73,8 @@ class RateHeaders:
     rate: tuple[str, ...] = ()
     burst: tuple[str, ...] = ()
     retry: tuple[str, ...] = ("Retry-After",)
+    day_remaining: tuple[str, ...] = ()  # a per-day quota (Uzum's gateway): what is left today
+    day_limit: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +207,9 @@ class MarketplaceClient:
         )
         self._rng = rng or random.Random()  # jitter, not cryptography
         self.calls = 0
+        self.day_remaining: int | None = None  # the per-day quota as the last answer gave it
+        self.day_limit: int | None = None
+        self._day_in_flight = 0  # requests sent whose answer (and quota count) has not come yet
 
     # ---- helpers the adapters use -------------------------------------------------------------
 
@@ -231,8 +236,12 @@ class MarketplaceClient:
         json_body: Any = None,
         allow_empty: bool = False,
         tally: CallTally | None = None,
+        day_floor: int | None = None,
     ) -> Reply:
         """Send one request (with the retries above) and return the 2XX reply.
+
+        `day_floor`: with a per-day quota (RateHeaders.day_remaining), refuse to send (`quota`) once
+        the last answer said this many requests or fewer are left today; None: send while any is left.
 
         `path` is appended to the base URL unless it is a full URL. Raises MarketplaceError
         (`timeout`, `server`, `rate_limited`, `bad_response`) or HttpError (`auth`, `rejected`, or
@@ -248,13 +257,16 @@ class MarketplaceClient:
         failures = 0
         limited = 0
         while True:
+            self._check_day(what, day_floor or 0)
             await self._acquire(groups, what)
+            self._check_day(what, day_floor or 0)  # others may have spent it while this one waited
             attempts += 1
             self.calls += 1
             if tally is not None:
                 tally.calls += 1
             sent_at = self.clock.now()
             problem: MarketplaceError | None = None
+            self._day_in_flight += 1
             try:
                 async with self.session.request(
                     method,
@@ -272,6 +284,8 @@ class MarketplaceClient:
             except aiohttp.ClientError as exc:
                 reason = self.scrub(f"{type(exc).__name__}: {exc}")
                 problem = MarketplaceError("server", f"{what}: connection failed ({excerpt(reason, ())})")
+            finally:
+                self._day_in_flight -= 1
             if problem is not None:
                 # handled outside the except block: aiohttp's exception (its request info holds our
                 # headers) must not ride along as __context__
@@ -280,6 +294,7 @@ class MarketplaceClient:
                 continue
             await self._observe(groups[0], reply_headers, self.clock.now() - sent_at)
             if status == 429:
+                self._check_day(what, 0)  # the day's quota is used up: no waiting helps before tomorrow
                 limited += 1
                 await self._after_429(groups[0], reply_headers, raw, limited, failures, what)
                 continue
@@ -309,8 +324,24 @@ class MarketplaceClient:
                     "rate_limited", f"{what}: rate limit ({group}) blocked for {exc.wait:.0f} s more; not sent"
                 ) from None
 
+    def _check_day(self, what: str, floor: int) -> None:
+        left = None if self.day_remaining is None else max(0, self.day_remaining - self._day_in_flight)
+        if left is not None and left <= floor:
+            of = f" of {self.day_limit}" if self.day_limit is not None else ""
+            kept = f", {floor} kept for order import" if floor > 0 else ""
+            raise MarketplaceError(
+                "quota",
+                f"{what}: the daily request quota is used up ({left}{of} left today{kept}); "
+                "not sent, the next run after the quota renews continues",
+            )
+
     async def _observe(self, group: str, headers: Mapping[str, str], sent_ago: float) -> None:
         spec = self.rate_headers
+        day = _header_number(headers, spec.day_remaining)
+        if day is not None:
+            self.day_remaining = max(0, int(day))
+            limit = _header_number(headers, spec.day_limit)
+            self.day_limit = int(limit) if limit is not None else self.day_limit
         remaining = _header_number(headers, spec.remaining)
         rate = _header_number(headers, spec.rate)
         burst = _header_number(headers, spec.burst)

@@ -73,13 +73,13 @@ async def record_heartbeat(ctx: dict[str, Any]) -> None:
 
 
 def worker_functions(queue: str = "all") -> list[Any]:
-    from bot import delivery
+    from bot import delivery, notices
     from store import payment_jobs
     from sync import jobs
 
     return {"sync": [*jobs.FUNCTIONS, *payment_jobs.FUNCTIONS],
-            "notifications": [*delivery.FUNCTIONS, *payment_jobs.NOTIFICATION_FUNCTIONS],
-            "all": [*jobs.FUNCTIONS, *delivery.FUNCTIONS, *payment_jobs.FUNCTIONS,
+            "notifications": [*delivery.FUNCTIONS, *notices.FUNCTIONS, *payment_jobs.NOTIFICATION_FUNCTIONS],
+            "all": [*jobs.FUNCTIONS, *delivery.FUNCTIONS, *notices.FUNCTIONS, *payment_jobs.FUNCTIONS,
                     *payment_jobs.NOTIFICATION_FUNCTIONS]}[queue]
 
 

@@ -22,7 +22,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Worker
 from pydantic import SecretStr
 
-from bot import delivery
+from bot import delivery, notices
 from store.app import create_app
 from store.services import events
 from store.settings import Settings
@@ -84,7 +84,7 @@ async def worker(clean_bot_tables: asyncpg.Pool, bot_settings: Settings, redis_u
         await delivery.open_bot(ctx)
 
     notifications = Worker(
-        functions=[*delivery.FUNCTIONS], redis_pool=redis_client(redis_url, socket_timeout=None,
+        functions=[*delivery.FUNCTIONS, *notices.FUNCTIONS], redis_pool=redis_client(redis_url, socket_timeout=None,
                                                                  queue=events.QUEUE_NOTIFICATIONS),
         queue_name=events.QUEUE_NOTIFICATIONS, on_startup=startup, on_shutdown=delivery.close_bot,
         handle_signals=False, poll_delay=0.05, max_jobs=20, keep_result=60,

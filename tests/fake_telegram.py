@@ -4,14 +4,14 @@ aiogram is pointed at it with `TELEGRAM_API_URL` (`TelegramAPIServer.from_base` 
 `{base}/bot{token}/{method}` and `{base}/file/bot{token}/{path}`). The fake:
 
 * answers the methods the bot calls (getMe, getUpdates as a real long poll fed by the test,
-  sendMessage, editMessageText, editMessageReplyMarkup, answerCallbackQuery, sendDocument with
-  multipart uploads, getFile plus the file download path, setChatMenuButton, setMyCommands,
+  sendMessage, editMessageText, editMessageReplyMarkup, answerCallbackQuery, sendDocument and
+  sendPhoto with multipart uploads, getFile plus the file download path, setChatMenuButton, setMyCommands,
   setWebhook, deleteWebhook, ...), keeping the messages it "sent" so callbacks can refer to them;
 * records every call with its parsed parameters (`calls`), in order;
 * misbehaves on request: the next N calls of a method answer 429 with `retry_after`, 401 or 5xx
   (`fail_next`), and a chat can block the bot (403 "bot was blocked by the user", `block`).
 
-Tests feed updates with `send_text`, `click` and `send_document` and wait for what the bot sent
+Tests feed updates with `send_text`, `click`, `send_document` and `send_photo` and wait for what the bot sent
 with `wait_for` (polls the recorded calls; never a fixed sleep).
 """
 
@@ -180,6 +180,24 @@ class FakeTelegram:
                          "mime_type": mime_type, "file_size": len(content)},
         }})
 
+    async def send_photo(self, user: dict[str, Any], sizes: list[tuple[bytes, int, int]], caption: str | None = None,
+                         reply_to: Call | None = None) -> dict[str, Any]:
+        """A photo as Telegram delivers one: `sizes` (content, width, height), smallest first, each a
+        file of its own; `reply_to` a message the bot sent (the admin answers it)."""
+        photo = []
+        for content, width, height in sizes:
+            file_id = self.add_file(content, "photo.jpg")
+            photo.append({"file_id": file_id, "file_unique_id": f"u{file_id}", "width": width, "height": height,
+                          "file_size": len(content)})
+        message: dict[str, Any] = {"message_id": next(self._message_ids), "date": int(time.time()), "from": user,
+                                   "chat": _private_chat(user), "photo": photo}
+        if caption is not None:
+            message["caption"] = caption
+        if reply_to is not None:
+            message["reply_to_message"] = self.messages[(int(reply_to.params["chat_id"]),
+                                                         reply_to.params.get("_message_id", 0))]
+        return await self.feed({"message": message})
+
     # --- payments (issue #10): what Telegram sends around an invoice ------------------------------
 
     async def pre_checkout_query(self, user: dict[str, Any], payload: str, total_amount: int,
@@ -296,6 +314,14 @@ class FakeTelegram:
         file_id = self.add_file(content, name)
         return self._new_message(call, caption=call.params.get("caption", ""), document={
             "file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": name, "file_size": len(content)})
+
+    def _m_sendPhoto(self, call: Call) -> dict[str, Any]:
+        ref = str(call.params.get("photo", ""))
+        name, content = call.files.get(ref.removeprefix("attach://"), ("photo.jpg", b""))
+        file_id = self.add_file(content, name) if content else ref  # an uploaded file, or a file_id / URL
+        return self._new_message(call, caption=call.params.get("caption", ""), photo=[
+            {"file_id": file_id, "file_unique_id": f"u{file_id}", "width": 0, "height": 0,
+             "file_size": len(content)}])
 
     def _edit(self, call: Call, **changes: Any) -> dict[str, Any] | bool:
         key = (int(call.params["chat_id"]), int(call.params["message_id"]))

@@ -185,3 +185,35 @@ async def test_an_account_without_client_id_is_a_config_error() -> None:
         with pytest.raises(MarketplaceError) as caught:
             build_adapter(ozon_account(h.base_url, client_id=None), h.session, LocalRateLimiter())
     assert caught.value.kind == "config" and "client_id" in str(caught.value)
+
+
+async def test_without_warehouse_id_the_only_fbs_warehouse_is_used_and_said() -> None:
+    state = seeded(3)
+    state.configure({"stock_pair_window": 0})
+    async with harness(ozon_app(state)) as h:
+        account = ozon_account(h.base_url)
+        account = type(account)(account.slug, account.base_url, account.secret,
+                                {k: v for k, v in account.settings.items() if k != "warehouse_id"}, id=account.id)
+        adapter = h.adapter(account)
+        first = await adapter.push_stocks([StockUpdate(i, f"SKU-{i}", {"offer_id": f"SKU-{i}"}, 4) for i in range(3)])
+        again = await adapter.push_stocks([StockUpdate(0, "SKU-0", {"offer_id": "SKU-0"}, 5)])
+    assert all(r.ok for r in first.items + again.items)
+    assert f"used the account's only FBS warehouse {WAREHOUSE} (Sandbox FBS)" in (first.items[0].note or "")
+    assert state.calls.count("POST /v2/warehouse/list") == 1  # asked once per adapter
+    assert state.stocks[(WAREHOUSE, 600_000)] == 5
+
+
+async def test_without_warehouse_id_several_warehouses_are_listed_in_the_error() -> None:
+    state = seeded(2)
+    state.seed_catalog({"warehouses": [{"warehouse_id": 22_000_000_777, "name": "Chilonzor"}], "items": []})
+    async with harness(ozon_app(state)) as h:
+        account = ozon_account(h.base_url)
+        account = type(account)(account.slug, account.base_url, account.secret,
+                                {k: v for k, v in account.settings.items() if k != "warehouse_id"}, id=account.id)
+        result = await h.adapter(account).push_stocks(
+            [StockUpdate(i, f"SKU-{i}", {"offer_id": f"SKU-{i}"}, 4) for i in range(2)])
+    assert not any(r.ok for r in result.items)
+    error = result.items[0].error or ""
+    assert f"has 2 FBS warehouses: {WAREHOUSE} (Sandbox FBS), 22000000777 (Chilonzor)" in error
+    assert "marketplace set ozon warehouse_id=ID" in error
+    assert state.calls.count(STOCKS) == 0

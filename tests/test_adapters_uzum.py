@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from sync.adapters.base import FetchedOrders, MarketplaceError, PriceUpdate, StockUpdate
+from sync.adapters.base import (
+    DailyQuota,
+    FetchedOrders,
+    MarketplaceError,
+    PriceUpdate,
+    StockUpdate,
+    WatchedOrders,
+)
 from sync.adapters.uzum import UzumAdapter
 from sync.http import ClientOptions
 from sync.sandbox import ManualClock, UzumState, uzum_app
@@ -255,6 +262,8 @@ async def test_orders_page_by_50_per_status_and_map_statuses() -> None:
     )[0]
     async with harness(uzum_app(state)) as h:
         adapter = h.adapter(uzum_account(h.base_url))
+        assert isinstance(adapter, WatchedOrders)
+        adapter.watch_orders_from(datetime.now(UTC) - timedelta(days=11))  # we hold an order that old
         orders = await adapter.fetch_orders(datetime.now(UTC) - timedelta(days=1))
     assert isinstance(orders, FetchedOrders) and orders.skipped == []
     by_id = {o.marketplace_order_id: o for o in orders}
@@ -323,3 +332,59 @@ async def test_a_bug_in_one_batch_leaves_the_other_batches_results() -> None:
     failed = [r for r in result.items if not r.ok]
     assert len(failed) == 100 and "internal error (RuntimeError)" in (failed[0].error or "")
     assert sum(r.ok for r in result.items) == 150
+
+
+async def test_final_status_lists_are_read_from_a_date_so_history_is_never_paged_whole() -> None:
+    state = seeded(3)
+    day_ms = 86_400_000
+    long_ago = state.now_ms() - 200 * day_ms
+    # a large shop's history: 30 pages of completed orders, all long done
+    state.add_orders([{"orderItems": [{"skuId": 5000}], "dateCreated": long_ago, "status": "COMPLETED",
+                       "reserve": False} for _ in range(1500)])
+    fresh = state.add_orders({"orderItems": [{"skuId": 5001}], "status": "CANCELED"})[0]  # created and cancelled
+    async with harness(uzum_app(state)) as h:
+        adapter = h.adapter(uzum_account(h.base_url), )
+        assert isinstance(adapter, WatchedOrders)
+        adapter.watch_orders_from(None)
+        orders = await adapter.fetch_orders(datetime.now(UTC) - timedelta(hours=2))
+    assert [o.marketplace_order_id for o in orders] == [str(fresh["id"])]
+    calls = state.calls.for_endpoint(ORDERS)
+    assert len(calls) == 11  # one page per status: the 1,500 old completed orders are not read
+    dated = {r.query["status"] for r in calls if "dateFrom" in r.query}
+    assert dated == {"COMPLETED", "CANCELED", "RETURNED"}
+    since_ms = int((datetime.now(UTC) - timedelta(hours=2)).timestamp() * 1000)
+    assert all(abs(int(r.query["dateFrom"]) - since_ms) < 60_000 for r in calls if "dateFrom" in r.query)
+
+
+async def test_pending_cancellation_keeps_the_order_and_its_stock_until_canceled() -> None:
+    state = seeded(2)
+    order = state.add_orders({"orderItems": [{"skuId": 5000}], "status": "PENDING_CANCELLATION"})[0]
+    async with harness(uzum_app(state)) as h:
+        adapter = h.adapter(uzum_account(h.base_url))
+        (held,) = await adapter.fetch_orders(datetime.now(UTC) - timedelta(hours=1))
+        state.set_order_status(str(order["id"]), {"status": "CANCELED"})
+        (final,) = await adapter.fetch_orders(datetime.now(UTC) - timedelta(hours=1))
+    assert (held.on_hold, held.status, held.raw_status) == (True, "pending", "PENDING_CANCELLATION")
+    assert (final.on_hold, final.status) == (False, "cancelled")
+
+
+async def test_pushes_stop_before_the_daily_quota_runs_out_and_keep_the_reserve() -> None:
+    state = seeded(40, enforce_limits=True)
+    state.configure_limits(daily_quota=25)
+    async with harness(uzum_app(state)) as h:
+        adapter = h.adapter(uzum_account(h.base_url, daily_reserve=5))
+        assert isinstance(adapter, DailyQuota)
+        result = await adapter.push_prices([price(i, 120_000, 110_000) for i in range(40)])
+        assert adapter.daily_quota() == (5, 25)
+        orders = await adapter.fetch_orders(datetime.now(UTC) - timedelta(hours=1))  # the reserve is for this
+        later = h.adapter(uzum_account(h.base_url, daily_reserve=5))
+        assert isinstance(later, DailyQuota)
+        later.assume_daily_quota(0, 25)  # what the earlier run saw: nothing is sent at all
+        again = await later.push_prices([price(i, 120_000) for i in range(40)])
+    sent = state.calls.for_endpoint(PRICES)
+    assert len(sent) == 20 and [r.ok for r in result.items] == [True] * 20 + [False] * 20
+    assert "daily request quota is used up (5 of 25 left today, 5 kept for order import)" in (
+        result.items[-1].error or "")
+    assert state.calls.count(ORDERS) == 5  # the reserve, then it stops at 0: never a 429 wait
+    assert len(orders.skipped) == 1 and "daily request quota is used up (0 of 25" in orders.skipped[0]
+    assert not any(r.ok for r in again.items) and again.calls == 0

@@ -119,13 +119,46 @@ async def test_per_item_errors_of_an_upload_come_from_the_goods_history() -> Non
     assert state.cards[100_000].price == 1100 and state.cards[100_002].price == 1000
 
 
-async def test_already_set_prices_are_success() -> None:
+async def test_already_set_prices_are_success_once_read_back() -> None:
     state = seeded(3)
     async with harness(wildberries_app(state)) as h:
         adapter = h.adapter(wb_account(h.base_url))
         result = await adapter.push_prices([price(i, 1000) for i in range(3)])
     assert all(r.ok and r.note == "already set on Wildberries" for r in result.items)
-    assert result.calls == 1
+    assert result.calls == 1 + 3  # the refused upload, then each nmID read back by filterNmID
+    assert state.calls.count("GET /api/v2/list/goods/filter") == 3
+
+
+async def test_a_card_gone_from_wildberries_is_a_failed_item_not_already_set() -> None:
+    state = seeded(20)
+    state.trash_card(100_001)
+    async with harness(wildberries_app(state)) as h:
+        adapter = h.adapter(wb_account(h.base_url))
+        # WB answers one 400 "specified incorrectly, or already set" for the whole upload
+        alone = await adapter.push_prices([price(1, 1100)])
+        mixed = await adapter.push_prices([price(0, 1000), price(1, 1100)])
+        # more than a few nmIDs: the goods list is paged instead of one call per nmID
+        many = await adapter.push_prices([price(i, 1000) for i in range(2, 20)] + [price(1, 1100)])
+    assert not alone.items[0].ok and "no card nmID 100001 (deleted or in the trash)" in (alone.items[0].error or "")
+    assert mixed.items[0].ok and mixed.items[0].note == "already set on Wildberries"
+    assert not mixed.items[1].ok and "100001" in (mixed.items[1].error or "")
+    assert [r.ok for r in many.items] == [True] * 18 + [False]
+    goods = state.calls.for_endpoint("GET /api/v2/list/goods/filter")
+    assert [c.query.get("filterNmID") for c in goods][-1] is None  # the last push read the list page
+
+
+async def test_an_order_sold_in_roubles_is_imported_at_the_converted_price_in_sum() -> None:
+    state = seeded(3)
+    sold = state.add_orders(
+        {"chrtId": 200_001, "currencyCode": 643, "price": 150_000, "convertedPrice": 25_000_000}
+    )[0]
+    async with harness(wildberries_app(state)) as h:
+        adapter = h.adapter(wb_account(h.base_url))
+        orders = await adapter.fetch_orders(datetime.now(UTC) - timedelta(hours=1))
+    assert sold["convertedCurrencyCode"] == 860 and orders.skipped == []
+    line = orders[0].lines[0]
+    assert line.price == Decimal(250_000)  # so'm, from convertedPrice x100
+    assert (line.keys["sold_price"], line.keys["sold_currency"]) == ("1500", 643)  # the buyer's, kept
 
 
 async def test_an_upload_still_processing_is_reported_unconfirmed_after_a_bounded_wait() -> None:

@@ -165,6 +165,14 @@ async def test_sync_now_and_sync_status(
     await ask(telegram, "/sync wildberries", "o'chirilgan")
     await ask(telegram, "/sync amazon", "amazon marketpleysi topilmadi")
     await ask(telegram, "/sync ozon everything", "Noma'lum sinxronlash turi")
+    # asked again while the first is still there: says when it runs, or when it ran
+    done = await ask(telegram, "/sync uzum", "Uzum Market")
+    assert "hozirgina (" in done.text and "/syncstatus" in done.text and "soniyadan keyin" in done.text
+    await arq_redis.enqueue_job("sync_marketplace", "ozon", "price", False, _job_id="sync-now:ozon:price",
+                                _defer_by=300)
+    later = await ask(telegram, "/sync ozon price", "Ozon")
+    assert "allaqachon navbatda" in later.text and "da boshlanadi (" in later.text
+    assert any(f"({n} soniyadan keyin)" in later.text for n in range(295, 301))
 
     ok = await sync_logs.start(pool, uzum.id, "stock")
     await sync_logs.finish(pool, ok, status="success", items_processed=120, items_failed=0, error_message=None)

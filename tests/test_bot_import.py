@@ -3,11 +3,16 @@ and the import service's reading rules (delimiters, encodings, money, every kind
 
 from __future__ import annotations
 
+import io
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import asyncpg
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from arq.connections import ArqRedis
+from PIL import Image
 
 from db.repos import categories, products
 from store.errors import ValidationFailed
@@ -23,10 +28,34 @@ ADMIN = user(ADMIN_ID, "uz", "Owner")
 GOOD = (
     "sku,barcode,name_uz,name_ru,description_uz,description_ru,category_path,price,sale_price,stock,image_url,is_active\n"
     "PHN-NEW,4800000000001,Yangi telefon,Новый телефон,Zo'r,Отличный,Elektronika / Smartfonlar,1500000,,7,"
-    "https://img.example.com/p.jpg,1\n"
-    "ACC-NEW,,Yangi g'ilof,,,,Elektronika / Aksessuarlar,59000,49000,20,,true\n"
+    "{images}/p.png,1\n"
+    "ACC-NEW,,Yangi g'ilof,,,,Elektronika / Aksessuarlar,59000,49000,20,{images}/gone.png,true\n"
     "PHN-A15,,Samsung Galaxy A15,Самсунг Галакси A15,,,,2190000,1990000,3,,1\n"
 )
+
+
+@pytest.fixture
+async def images() -> AsyncIterator[str]:
+    """A web server with one picture (/p.png, 1600x1200), a missing one and one over the size bound."""
+    out = io.BytesIO()
+    Image.new("RGB", (1600, 1200), (10, 120, 200)).save(out, "PNG")
+    picture = out.getvalue()
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        if request.path == "/p.png":
+            return web.Response(body=picture, content_type="image/png")
+        if request.path == "/huge.png":
+            return web.Response(body=b"\0" * (16 * 1024 * 1024), content_type="image/png")
+        raise web.HTTPNotFound()
+
+    app = web.Application()
+    app.router.add_get("/{name}", serve)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
 
 BAD = (
     "sku;name_uz;price;sale_price;stock;image_url;is_active\n"
@@ -47,13 +76,13 @@ async def _catalog(pool: asyncpg.Pool) -> list[tuple[object, ...]]:
 
 
 async def test_good_file_previews_then_applies_in_one_go(
-    bot_app: Client, worker: JobLog, telegram: FakeTelegram, pool: asyncpg.Pool,
+    bot_app: Client, worker: JobLog, telegram: FakeTelegram, pool: asyncpg.Pool, images: str,
 ) -> None:
     existing = await product(pool, "PHN-A15", price="2190000", stock=14)
     before = await _catalog(pool)
 
     mark = telegram.mark()
-    await telegram.send_document(ADMIN, GOOD.encode(), "catalog.csv")
+    await telegram.send_document(ADMIN, GOOD.format(images=images).encode(), "catalog.csv")
     preview = await telegram.wait_sent(ADMIN_ID, "catalog.csv", after=mark)
     assert "Yangi mahsulotlar: 2" in preview.text and "O'zgaradi: 1" in preview.text
     assert "Elektronika / Smartfonlar" in preview.text and "Qo'llaysizmi" in preview.text
@@ -65,19 +94,27 @@ async def test_good_file_previews_then_applies_in_one_go(
     done = await telegram.wait_for(lambda c: c.method == "editMessageText" and telegram.calls.index(c) >= mark,
                                    what="the import result")
     assert "2 ta yaratildi, 1 ta yangilandi" in done.text and "3 ta yangi bo'lim" in done.text
+    assert "1 ta rasm olinmadi" in done.text and "3-qator: Rasmni yuklab bo'lmadi (HTTP 404)" in done.text
 
     new_phone = await products.get_by_sku(pool, "PHN-NEW")
     assert new_phone is not None and new_phone.price == Decimal("1500000") and new_phone.stock_quantity == 7
     assert new_phone.barcode == "4800000000001" and new_phone.name_ru == "Новый телефон"
-    assert new_phone.image_url == "https://img.example.com/p.jpg"
+    # the address was fetched once and the photo is the store's own: the Mini App never hotlinks
+    assert new_phone.image_url is not None and new_phone.image_url.startswith("/media/")
+    served = await bot_app.get(new_phone.image_url)
+    assert served.status == 200 and Image.open(io.BytesIO(await served.read())).size == (1200, 900)
     case = await products.get_by_sku(pool, "ACC-NEW")
     assert case is not None and case.sale_price == Decimal("49000") and case.name_ru is None
+    assert case.image_url is None  # its image could not be fetched: no photo rather than a hotlink
     assert case.category_id != new_phone.category_id  # Smartfonlar and Aksessuarlar under one Elektronika
     updated = await products.get(pool, existing.id)
     assert updated is not None and updated.stock_quantity == 3 and updated.sale_price == Decimal("1990000")
     assert updated.category_id is None  # an empty category_path clears it
     assert await pending_push(pool, "stock", existing.id)
     assert await pending_push(pool, "price", existing.id)
+    # a new product's first stock goes through the stock service and is propagated like any change
+    assert await pending_push(pool, "stock", new_phone.id)
+    assert await pending_push(pool, "stock", case.id)
 
     # The same decision pressed again: the preview is used up.
     mark = telegram.mark()
@@ -116,7 +153,8 @@ async def test_cancel_writes_nothing_and_export_reimports_as_no_change(
 ) -> None:
     await product(pool, "PHN-A15", stock=14)
     mark = telegram.mark()
-    await telegram.send_document(ADMIN, GOOD.encode(), "catalog.csv")
+    good = GOOD.format(images="https://img.example.com").encode()
+    await telegram.send_document(ADMIN, good, "catalog.csv")
     preview = await telegram.wait_sent(ADMIN_ID, "catalog.csv", after=mark)
     mark = telegram.mark()
     await telegram.click(ADMIN, preview, preview.button("Bekor qilish")["callback_data"])
@@ -125,7 +163,7 @@ async def test_cancel_writes_nothing_and_export_reimports_as_no_change(
     assert await products.get_by_sku(pool, "PHN-NEW") is None
 
     # What /export sends, sent back unchanged, changes nothing.
-    await catalog_import.apply(pool, GOOD.encode())
+    await catalog_import.apply(pool, good)
     exported, count = await catalog_import.export_csv(pool)
     assert count == 3
     mark = telegram.mark()
@@ -154,6 +192,13 @@ def test_semicolons_windows_1251_and_comma_decimals_are_read() -> None:
     parsed = catalog_import.parse_csv(data)
     assert parsed.errors == []
     assert parsed.rows[0].values == {"name_uz": "Kabel", "name_ru": "Кабель", "price": Decimal("45000.50")}
+
+
+def test_the_stores_own_photo_paths_round_trip_and_nothing_else_local() -> None:
+    own = "/media/" + "ab" * 16 + ".jpg"
+    parsed = catalog_import.parse_csv(f"sku,image_url\nA,{own}\nB,/media/../../etc/passwd\nC,/etc/x.jpg\n".encode())
+    assert parsed.rows[0].values == {"image_url": own}
+    assert [(e.row, e.column) for e in parsed.errors] == [(3, "image_url"), (4, "image_url")]
 
 
 def test_file_level_problems_are_refused_whole() -> None:

@@ -126,6 +126,25 @@ async def test_cancel_asks_first_then_returns_the_stock_and_tells_the_customer(
     assert "bu amalni bajarib bo'lmaydi" in refused.params["text"]
 
 
+async def test_a_customer_cancelling_in_the_mini_app_is_told_to_the_admins(
+    bot_app: Client, worker: JobLog, telegram: FakeTelegram, pool: asyncpg.Pool, arq_redis: ArqRedis,
+) -> None:
+    from store.services import orders as order_service
+
+    buyer = await customer(pool, 700_013, "uz")
+    phone = await product(pool, stock=5)
+    placed = await order(pool, items=[(phone, 1)], user=buyer, number="AS-2026-000777")
+    mark = telegram.mark()
+    await order_service.change_status(pool, placed.order_number, "cancelled", order_service.Actor.customer(buyer.id))
+    notice = await telegram.wait_sent(ADMIN_ID, "Mijoz buyurtmani bekor qildi", after=mark)
+    assert "AS-2026-000777" in notice.text and "Kutilmoqda" in notice.text  # the card, and what it was
+    # an admin's own cancellation is not reported back to the admins
+    other = await order(pool, items=[(phone, 1)], user=buyer, number="AS-2026-000778")
+    await order_service.change_status(pool, other.id, "cancelled", order_service.Actor.admin(ADMIN_ID))
+    await telegram.wait_sent(700_013, "AS-2026-000778")  # the customer hears of it: the jobs have run
+    assert not [c for c in telegram.sent(chat_id=ADMIN_ID) if "AS-2026-000778" in c.text]
+
+
 async def test_a_marketplace_order_alerts_the_admins(
     bot_app: Client, worker: JobLog, telegram: FakeTelegram, pool: asyncpg.Pool, arq_redis: ArqRedis,
 ) -> None:

@@ -8,7 +8,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from webapp import health, pages, payments
+from webapp import health, media, pages, payments
 from webapp.assets import compression_middleware
 from webapp.middleware import error_middleware
 
@@ -26,5 +26,6 @@ def setup_webapp(app: web.Application) -> None:
     app.middlewares.append(error_middleware)
     app.router.add_get("/healthz", health.healthz)
     pages.setup_routes(app)
+    media.setup_routes(app)
     payments.setup_payment_routes(app)
     app.router.add_static("/static/", STATIC, name="static", append_version=True)

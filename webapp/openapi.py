@@ -82,7 +82,7 @@ SCHEMAS: dict[str, Any] = {
         "category_id": {"type": "integer", "nullable": True}, "price": _MONEY,
         "sale_price": {**_MONEY, "nullable": True}, "current_price": _MONEY, "price_text": _TEXT,
         "old_price_text": _NULLABLE_TEXT, "discount_percent": {"type": "integer"}, "image_url": _TEXT,
-        "has_image": {"type": "boolean"}, "stock_quantity": {"type": "integer"},
+        "thumb_url": _TEXT, "has_image": {"type": "boolean"}, "stock_quantity": {"type": "integer"},
         "stock_state": {"type": "string", "enum": ["in_stock", "low", "out_of_stock"]},
         "order_count": {"type": "integer"},
     }},

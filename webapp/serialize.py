@@ -9,6 +9,7 @@ from typing import Any
 
 from db.models import Banner, Category, Order, OrderItem, Product, User
 from store.i18n import format_money, t
+from store.services import media
 from store.services.catalog import CategoryView, Home, ProductPage
 from store.services.checkout import CartLine, CartView
 from store.services.orders import Actor, allowed_next
@@ -56,6 +57,7 @@ def product(row: Product, lang: str) -> dict[str, Any]:
         "current_price": money(row.current_price), "price_text": format_money(row.current_price, lang),
         "old_price_text": format_money(row.price, lang) if on_sale else None, "discount_percent": discount,
         "image_url": row.image_url or PLACEHOLDER_IMAGE, "has_image": bool(row.image_url),
+        "thumb_url": media.thumb_url(row.image_url) or row.image_url or PLACEHOLDER_IMAGE,
         "stock_quantity": row.stock_quantity, "stock_state": stock_state, "order_count": row.order_count,
     }
 
@@ -126,7 +128,8 @@ def order_item(row: OrderItem, lang: str, found: Product | None = None) -> dict[
     picture = None
     if found is not None:
         picture = {"id": found.id, "has_image": bool(found.image_url),
-                   "image_url": found.image_url or PLACEHOLDER_IMAGE}
+                   "image_url": found.image_url or PLACEHOLDER_IMAGE,
+                   "thumb_url": media.thumb_url(found.image_url) or found.image_url or PLACEHOLDER_IMAGE}
     return {"product_id": row.product_id, "name": row.product_name, "sku": row.product_sku,
             "price": money(row.price), "quantity": row.quantity, "subtotal": money(row.subtotal),
             "subtotal_text": format_money(row.subtotal, lang), "product": picture}

@@ -24,8 +24,9 @@ from bot.callbacks import ImportDecision
 from bot.filters import IsAdmin
 from bot.messaging import edit
 from store.i18n import t
-from store.services import catalog_import
+from store.services import catalog_import, media
 from store.services.catalog_import import ImportPlan, ImportRejected
+from store.settings import Settings
 
 PENDING_TTL = 3600
 MAX_ERROR_LINES = 30
@@ -89,7 +90,7 @@ async def receive_file(message: Message, bot: Bot, db: asyncpg.Pool, redis: ArqR
 
 
 async def decide(callback: CallbackQuery, callback_data: ImportDecision, db: asyncpg.Pool, redis: ArqRedis,
-                 lang: str) -> None:
+                 settings: Settings, lang: str) -> None:
     data = await redis.getdel(_pending_key(callback.from_user.id, callback_data.token))
     if data is None:
         await edit(callback, t("bot.import.expired", lang), None)
@@ -100,13 +101,19 @@ async def decide(callback: CallbackQuery, callback_data: ImportDecision, db: asy
         await callback.answer()
         return
     try:
-        result = await catalog_import.apply(db, data)
+        result = await catalog_import.apply(db, data, media_dir=media.media_dir(settings.data_dir), redis=redis)
     except ImportRejected as exc:
         await edit(callback, preview_text(exc.plan, "CSV", lang), None)
         await callback.answer()
         return
-    await edit(callback, t("bot.import.applied", lang, created=result.created, updated=result.updated,
-                           unchanged=result.unchanged, categories=result.categories_created), None)
+    text = t("bot.import.applied", lang, created=result.created, updated=result.updated,
+             unchanged=result.unchanged, categories=result.categories_created)
+    if result.images_failed:
+        lines = [t("bot.import.images_failed", lang, count=len(result.images_failed))]
+        for row, key, params in result.images_failed[:MAX_ERROR_LINES]:
+            lines.append(t("bot.import.image_line", lang, row=row, reason=t(key, lang, **params)))
+        text += "\n\n" + "\n".join(lines)
+    await edit(callback, render.truncate(text), None)
     await callback.answer()
 
 

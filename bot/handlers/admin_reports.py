@@ -7,11 +7,14 @@ with a job id so pressing it twice queues one run.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import asyncpg
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from arq.connections import ArqRedis
+from arq.jobs import Job, JobStatus
 
 from bot import render, reports
 from bot.filters import IsAdmin
@@ -22,7 +25,7 @@ from store.services import marketplace_sync
 from store.services.stats import PERIODS
 
 JOB_SYNC_MARKETPLACE = "sync_marketplace"
-SYNC_TYPES = ("stock", "price", "orders")
+SYNC_TYPES = ("stock", "price", "orders", "reconcile")
 
 
 async def stats(message: Message, command: CommandObject, db: asyncpg.Pool, lang: str) -> None:
@@ -63,15 +66,41 @@ async def sync_now(message: Message, command: CommandObject, db: asyncpg.Pool, r
     queued: list[str] = []
     waiting: list[str] = []
     for marketplace in targets:
-        job = await redis.enqueue_job(JOB_SYNC_MARKETPLACE, marketplace.slug, sync_type, False,
-                                      _job_id=f"sync-now:{marketplace.slug}:{sync_type or 'all'}")
-        (queued if job is not None else waiting).append(render.esc(marketplace.name))
+        job_id = f"sync-now:{marketplace.slug}:{sync_type or 'all'}"
+        job = await redis.enqueue_job(JOB_SYNC_MARKETPLACE, marketplace.slug, sync_type, False, _job_id=job_id)
+        if job is not None:
+            queued.append(render.esc(marketplace.name))
+        else:
+            waiting.append(await _already(redis, job_id, render.esc(marketplace.name), lang))
     lines = []
     if queued:
         lines.append(t("bot.sync.queued", lang, names=", ".join(queued)))
-    if waiting:
-        lines.append(t("bot.sync.already", lang, names=", ".join(waiting)))
+    lines.extend(waiting)
     await message.answer("\n".join(lines))
+
+
+async def _already(redis: ArqRedis, job_id: str, name: str, lang: str) -> str:
+    """Why a second /sync queued nothing, and when the one already there runs (or ran)."""
+    job = Job(job_id, redis)
+    status = await job.status()
+    if status == JobStatus.in_progress:
+        return t("bot.sync.already_running", lang, name=name)
+    if status in (JobStatus.queued, JobStatus.deferred):
+        info = await job.info()
+        if info is not None:
+            at = datetime.fromtimestamp(info.score / 1000, tz=UTC) if info.score else datetime.now(UTC)
+            seconds = max(0, int((at - datetime.now(UTC)).total_seconds()))
+            if seconds <= 1:
+                return t("bot.sync.already_next", lang, name=name)
+            return t("bot.sync.already_at", lang, name=name, time=render.local_time(at)[-5:], seconds=seconds)
+    if status == JobStatus.complete:
+        result = await job.result_info()
+        ttl = await redis.pttl(f"arq:result:{job_id}")
+        if result is not None:
+            again = max(1, int(ttl / 1000)) if ttl and ttl > 0 else 1
+            return t("bot.sync.already_done", lang, name=name, time=render.local_time(result.finish_time)[-5:],
+                     seconds=again)
+    return t("bot.sync.already", lang, names=name)
 
 
 def create_router() -> Router:

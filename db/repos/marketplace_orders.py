@@ -93,6 +93,18 @@ async def open_order_ids(db: Executor, source: str) -> list[str]:
     return [r["marketplace_order_id"] for r in rows]
 
 
+async def oldest_watched(db: Executor, source: str, delivered_since: datetime) -> datetime | None:
+    """Creation time of this source's oldest order that may still change on the marketplace: open
+    (not delivered, not cancelled), or delivered since `delivered_since` (a return may follow)."""
+    value: datetime | None = await db.fetchval(
+        """SELECT min(created_at) FROM orders
+           WHERE source = $1 AND marketplace_order_id IS NOT NULL
+             AND (status NOT IN ('delivered', 'cancelled') OR (status = 'delivered' AND created_at >= $2))""",
+        source, delivered_since,
+    )
+    return value
+
+
 async def mark_stock_returned(db: Executor, order_id: int) -> bool:
     """Record that the order's taken stock went back; False when that had already happened (the
     caller then must not give it back again). Part of the caller's transaction."""

@@ -143,3 +143,17 @@ async def count_for_marketplace(db: Executor, marketplace_id: int) -> int:
         "SELECT count(*) FROM marketplace_products WHERE marketplace_id = $1 AND is_active = TRUE", marketplace_id
     )
     return value
+
+
+async def forget_values(db: Executor, stock_ids: list[int], price_ids: list[int]) -> None:
+    """The marketplace does not hold what we recorded (a reconcile read it back): forget it, so every
+    delta run pushes these until the marketplace accepts ours again."""
+    if stock_ids:
+        await db.execute("UPDATE marketplace_products SET marketplace_stock = NULL WHERE id = any($1::int[])",
+                         stock_ids)
+    if price_ids:
+        await db.execute(
+            """UPDATE marketplace_products SET marketplace_price = NULL, marketplace_full_price = NULL
+               WHERE id = any($1::int[])""",
+            price_ids,
+        )

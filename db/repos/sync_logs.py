@@ -117,3 +117,28 @@ async def items(db: Executor, log_id: int) -> list[SyncLogItem]:
         log_id,
     )
     return SyncLogItem.from_records(rows)
+
+
+# --- drift reconcile (issue #12) ---
+
+
+async def add_differences(db: Executor, log_id: int, items: list[tuple[int | None, str, str, str, str]]) -> None:
+    """Record what a reconcile found: (marketplace_products.id, our SKU, message, ours, theirs)."""
+    if not items:
+        return
+    await db.execute(
+        """INSERT INTO sync_log_items (sync_log_id, marketplace_product_id, item_ref, message, ours, theirs)
+           SELECT $1, i.mapping_id, left(i.item_ref, 255), i.message, i.ours, i.theirs
+           FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[])
+                WITH ORDINALITY AS i(mapping_id, item_ref, message, ours, theirs, n)
+           ORDER BY i.n""",
+        log_id, [i[0] for i in items], [i[1] for i in items], [i[2] for i in items], [i[3] for i in items],
+        [i[4] for i in items],
+    )
+
+
+async def differences(db: Executor, log_id: int) -> list[tuple[str, str, str | None, str | None]]:
+    """(item_ref, message, ours, theirs) of a run's items, in order."""
+    rows = await db.fetch(
+        "SELECT item_ref, message, ours, theirs FROM sync_log_items WHERE sync_log_id = $1 ORDER BY id", log_id)
+    return [(r["item_ref"], r["message"], r["ours"], r["theirs"]) for r in rows]

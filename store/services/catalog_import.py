@@ -36,15 +36,17 @@ import io
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+from arq.connections import ArqRedis
 
 from db.models import Category, Product
 from db.pool import Executor
 from db.repos import categories, products
 from store.errors import Conflict, ValidationFailed
-from store.services import events, stock
+from store.services import events, media, stock
 from store.services.products_admin import MAX_STOCK, parse_money
 
 COLUMNS = ("sku", "barcode", "name_uz", "name_ru", "description_uz", "description_ru", "category_path", "price",
@@ -59,6 +61,7 @@ _CLEARABLE = {"barcode", "name_ru", "description_uz", "description_ru", "categor
 _TRUE = {"1", "true", "yes", "y", "ha", "да", "+"}
 _FALSE = {"0", "false", "no", "n", "yo'q", "yoq", "yo‘q", "нет", "-"}
 _URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
+_MEDIA_PATH = re.compile(r"^/media/[0-9a-f]{32}\.jpg$")  # a photo the store keeps (what /export writes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,9 @@ class ImportResult:
     categories_created: int
     stock_changed: list[int]
     price_changed: list[int]
+    # rows whose http(s) image_url could not be fetched and stored (row, catalog key, params): their
+    # photo stays as it was
+    images_failed: tuple[tuple[int, str, dict[str, Any]], ...] = ()
 
 
 class ImportRejected(ValidationFailed):
@@ -196,7 +202,7 @@ def _cell(column: str, raw: str, row: int, errors: list[RowError]) -> tuple[bool
             return False, None
         return True, int(value)
     if column == "image_url":
-        if len(value) > 2000 or not _URL.match(value):
+        if len(value) > 2000 or not (_URL.match(value) or _MEDIA_PATH.match(value)):
             errors.append(RowError(row, column, "catalog_import.reason.url"))
             return False, None
         return True, value
@@ -368,11 +374,42 @@ async def _category_id(db: Executor, index: _CategoryIndex, path: tuple[str, ...
     return parent
 
 
-async def apply(pool: asyncpg.Pool, data: bytes) -> ImportResult:
+async def _localize_images(redis: ArqRedis | None, parsed: ParsedFile, directory: Path,
+                           ) -> tuple[ParsedFile, tuple[tuple[int, str, dict[str, Any]], ...]]:
+    """Replace every http(s) image_url by the photo fetched and stored under `directory` (the Mini
+    App never hotlinks); a row whose image cannot be fetched keeps its current photo."""
+    addresses = [r.values["image_url"] for r in parsed.rows if _URL.match(r.values.get("image_url") or "")]
+    if not addresses:
+        return parsed, ()
+    found = await media.localize(redis, directory, addresses)
+    rows, failed = [], []
+    for row in parsed.rows:
+        address = row.values.get("image_url")
+        outcome = found.get(address) if isinstance(address, str) else None
+        if outcome is None:
+            rows.append(row)
+            continue
+        values = dict(row.values)
+        if isinstance(outcome, media.ImageRejected):
+            values.pop("image_url")
+            failed.append((row.row, outcome.message_key, dict(outcome.params)))
+        else:
+            values["image_url"] = outcome.url
+        rows.append(ParsedRow(row.row, row.sku, values))
+    return ParsedFile(parsed.columns, rows, parsed.errors), tuple(failed)
+
+
+async def apply(pool: asyncpg.Pool, data: bytes, *, media_dir: Path | None = None,
+                redis: ArqRedis | None = None) -> ImportResult:
     """Apply the file: every row or none, in one transaction. The file is checked again inside
     the transaction (with the products locked), so what is written is what validates now; raises
-    ImportRejected if it no longer does. Safe to run twice: the second run changes nothing."""
+    ImportRejected if it no longer does. Safe to run twice: the second run changes nothing.
+    With `media_dir`, http(s) image addresses are fetched and stored first (store.services.media;
+    `redis` remembers which address gave which photo, so a re-import does not fetch again)."""
     parsed = parse_csv(data)
+    images_failed: tuple[tuple[int, str, dict[str, Any]], ...] = ()
+    if media_dir is not None and not parsed.errors:
+        parsed, images_failed = await _localize_images(redis, parsed, media_dir)
     try:
         async with pool.acquire() as conn, conn.transaction():
             await products.lock_many_by_sku(conn, [r.sku for r in parsed.rows])
@@ -391,7 +428,10 @@ async def apply(pool: asyncpg.Pool, data: bytes) -> ImportResult:
                 quantity = values.pop("stock", None)
                 product = existing.get(row.sku)
                 if product is None:
-                    await products.create(conn, sku=row.sku, stock_quantity=quantity or 0, **values)
+                    created = await products.create(conn, sku=row.sku, stock_quantity=0, **values)
+                    if quantity:  # the first stock, like every change of it, through the stock service
+                        await stock.set_quantity(conn, created.id, quantity)
+                        stock_moved.append(created.id)
                     continue
                 await products.update_details(conn, product.id, values)
                 if quantity is not None and quantity != product.stock_quantity:
@@ -409,7 +449,7 @@ async def apply(pool: asyncpg.Pool, data: bytes) -> ImportResult:
         # Another import or admin created one of these SKUs a moment ago; nothing was written.
         raise Conflict("catalog_import.error.changed_meanwhile") from None
     return ImportResult(len(plan.creates), len(plan.updates), len(plan.unchanged), categories_created,
-                        stock_moved, price_moved)
+                        stock_moved, price_moved, images_failed)
 
 
 # --- export ------------------------------------------------------------------------------------------

@@ -88,7 +88,7 @@ SPECS: dict[str, MarketplaceSpec] = {
                   KeySpec("barcode", "str", "barcode")),
         optional=(KeySpec("seller_sku", "str", "seller_sku", ("selleritemcode", "sellerskucode")),),
         item_key="sku_id", card_key="product_id",
-        settings={"shop_id": "int", "shop_ids": "json"}, required_settings=("shop_id",),
+        settings={"shop_id": "int", "shop_ids": "json", "daily_reserve": "int"}, required_settings=("shop_id",),
         order_prefix="UZ", match_keys=("sku_id", "barcode"),
     ),
     "wildberries": MarketplaceSpec(
@@ -106,14 +106,16 @@ SPECS: dict[str, MarketplaceSpec] = {
         optional=(KeySpec("product_id", "int", "product_id", ("productid",)),
                   KeySpec("sku", "int", "ozon_sku", ("ozonsku",))),
         item_key="offer_id", card_key="product_id",
-        settings={"client_id": "str", "warehouse_id": "int"}, required_settings=("client_id", "warehouse_id"),
+        # warehouse_id may be left out: an account with exactly one FBS warehouse uses it (the adapter asks)
+        settings={"client_id": "str", "warehouse_id": "int"}, required_settings=("client_id",),
         order_prefix="OZ", match_keys=("offer_id", "sku", "product_id"),
     ),
 }
 # Settings every marketplace may carry besides its own: the cabinet's currency (Ozon: letters such as
 # UZS; Wildberries: ISO 4217 numeric or letters) and rate limits that differ from the documented ones
 # ({"group": {"requests", "period", "burst"}}, see sync.ratelimit).
-COMMON_SETTINGS = {"currency_code": "str", "rate_limits": "json"}
+# `reconcile_interval`: minutes between drift reconcile runs (default a day, see marketplace_sync).
+COMMON_SETTINGS = {"currency_code": "str", "rate_limits": "json", "reconcile_interval": "int"}
 
 
 def spec_for(slug: str) -> MarketplaceSpec:

@@ -68,7 +68,16 @@ from redis.exceptions import LockError, RedisError
 
 from db.models import Marketplace, MarketplaceOrder, Order, Product, SyncCandidate, SyncLog
 from db.pool import Executor
-from db.repos import marketplace_orders, marketplace_products, marketplaces, orders, products, sync_logs, sync_state
+from db.repos import (
+    marketplace_orders,
+    marketplace_products,
+    marketplace_quotas,
+    marketplaces,
+    orders,
+    products,
+    sync_logs,
+    sync_state,
+)
 from store.crypto import KeyBox
 from store.logs import redact
 from store.services import events, stock
@@ -82,6 +91,7 @@ from store.services.marketplace_admin import (
     spec_for,
 )
 from sync.adapters.base import (
+    DailyQuota,
     MarketplaceAdapter,
     MarketplaceError,
     OrderStatusSource,
@@ -89,18 +99,23 @@ from sync.adapters.base import (
     RemoteOrder,
     RemoteOrderLine,
     StockUpdate,
+    WatchedOrders,
 )
 
 log = logging.getLogger(__name__)
 
 SYNC_TYPES = ("orders", "stock", "price")  # the order of a run of every type: orders move stock first
+RUN_TYPES = (*SYNC_TYPES, "reconcile")  # reconcile runs on its own (store.services.reconcile), never in "every type"
 STATUSES = ("pending", "confirmed", "shipped", "delivered", "cancelled")
 _FORWARD_RANK = {"pending": 0, "confirmed": 1, "shipped": 2, "delivered": 3}
 
 PUSH_CHUNK = 1000  # items per adapter call: WB batches 1000, Ozon 1000 (prices) / 100 (stocks)
 ORDER_LOOKBACK = timedelta(days=7)  # the first import of a marketplace looks this far back
 ORDER_LOOKBACK_MAX = timedelta(days=30)  # a stuck high-water mark never makes a window longer than this
+RETURN_WATCH = timedelta(days=14)  # a delivered marketplace order is watched this long for a return
+QUOTA_MEMORY = timedelta(hours=1)  # a remembered daily quota primes the next run for this long
 CURSOR_OVERLAP = timedelta(minutes=10)  # re-read a little before the mark: clocks differ, late orders
+RECONCILE_INTERVAL = 24 * 60  # minutes between drift reconcile runs unless `reconcile_interval` says otherwise
 DUE_SLACK = timedelta(seconds=30)  # a run that started a few seconds after a tick is due at the next
 ERROR_SUMMARY_LIMIT = 1000  # characters of sync_logs.error_message (every item is in sync_log_items)
 LOCK_TTL = 15.0  # seconds a lock outlives a killed holder (renewed every LOCK_RENEW while held)
@@ -182,6 +197,17 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class Drift:
+    """A reconcile difference: the mapping, our SKU, what differed (stock / price) and both values."""
+
+    mapping_id: int | None
+    ref: str
+    kind: str
+    ours: str
+    theirs: str
+
+
+@dataclass(frozen=True)
 class Deferred:
     """An item the marketplace asked us to send again later (ItemResult.retry_after): not recorded
     as pushed, not a failure; it stays in the delta and is sent again after `retry_after` seconds."""
@@ -202,6 +228,8 @@ class RunResult:
     fatal: str | None = None
     notes: list[str] = field(default_factory=list)  # work left undone: makes the run partial
     remarks: list[str] = field(default_factory=list)  # worth knowing, not a failure (kept in the message)
+    headline: list[str] = field(default_factory=list)  # what stopped the run, said before the item list
+    drift: list[Drift] = field(default_factory=list)  # reconcile: every difference found (sync_log_items)
     whole_failure_is_error: bool = True  # pushes: every item failing means the run failed
     deferred: list[Deferred] = field(default_factory=list)
 
@@ -235,7 +263,7 @@ class RunResult:
         return f"{len(refs)} deferred {why}, re-sent after {wait}: {', '.join(refs[:5])}{more}"
 
     def message(self, marketplace: Marketplace | None = None) -> str | None:
-        parts: list[str] = []
+        parts: list[str] = list(self.headline)
         if self.fatal:
             parts.append(self.fatal)
         if self.failures:
@@ -273,6 +301,7 @@ def describe_error(marketplace: Marketplace, exc: MarketplaceError) -> str:
         "timeout": "the marketplace did not answer in time; the next run retries",
         "bad_response": "the marketplace's answer could not be read; the next run retries",
         "rejected": "the marketplace rejected the request",
+        "quota": "the marketplace's daily request quota is used up; what was not sent goes out once it renews",
     }
     hint = hints.get(exc.kind, "the call failed")
     return redact(f"{marketplace.name}: {hint} ({exc})")
@@ -312,8 +341,10 @@ async def run_logged_result(
     if scheduled:
         await sync_state.mark_run_started(deps.pool, marketplace.id, sync_type)
     log_id = await sync_logs.start(deps.pool, marketplace.id, sync_type)
+    adapter: MarketplaceAdapter | None = None
     try:
         adapter = deps.adapters(account_for(marketplace, deps.keybox))
+        await _prime_quota(deps.pool, marketplace, adapter)
         result = await work(adapter)
     except AdminError as exc:
         result = RunResult(fatal=str(exc))
@@ -323,11 +354,15 @@ async def run_logged_result(
         # recorded as this run's error instead of leaving the row saying only "did not finish"
         log.exception("%s %s sync failed", marketplace.slug, sync_type)
         result = RunResult(fatal=f"internal error: {type(exc).__name__}: {exc}")
+    if adapter is not None:
+        await _keep_quota(deps.pool, marketplace, adapter, result)
     entry = await sync_logs.finish(
         deps.pool, log_id, status=result.status(), items_processed=result.processed,
         items_failed=len(result.failures), error_message=result.message(marketplace),
     )
     await sync_logs.add_items(deps.pool, log_id, [(f.mapping_id, f.ref, redact(f.message)) for f in result.failures])
+    await sync_logs.add_differences(deps.pool, log_id, [
+        (d.mapping_id, d.ref, f"{d.kind} differed", redact(d.ours), redact(d.theirs)) for d in result.drift])
     if scheduled:
         await _reschedule(deps.pool, marketplace, sync_type, entry, result)
     if entry.status == "success":
@@ -377,6 +412,39 @@ async def close_dead_runs(db: asyncpg.Pool, redis: ArqRedis) -> int:
     if closed:
         log.warning("closed %d sync run(s) whose process stopped as interrupted", closed)
     return closed
+
+
+async def _prime_quota(pool: asyncpg.Pool, marketplace: Marketplace, adapter: MarketplaceAdapter) -> None:
+    """Tell an adapter with a daily quota what the last run saw (recently), so it does not start
+    spending a quota that is already used up."""
+    if not isinstance(adapter, DailyQuota):
+        return
+    known = await marketplace_quotas.get(pool, marketplace.id)
+    if known is not None and known.observed_at >= utcnow() - QUOTA_MEMORY:
+        adapter.assume_daily_quota(known.daily_remaining, known.daily_limit)
+
+
+async def _keep_quota(pool: asyncpg.Pool, marketplace: Marketplace, adapter: MarketplaceAdapter,
+                      result: RunResult) -> None:
+    """Remember the quota the run ended with (for the next run and /syncstatus) and say in the run's
+    message how much of it is left when that is what stopped the run."""
+    if not isinstance(adapter, DailyQuota):
+        return
+    seen = adapter.daily_quota()
+    if seen is None:
+        return
+    remaining, limit = seen
+    try:
+        await marketplace_quotas.record(pool, marketplace.id, remaining, limit)
+    except (asyncpg.PostgresError, OSError):
+        log.exception("could not record the daily quota of %s", marketplace.slug)
+    stopped = sum(1 for f in result.failures if "daily request quota is used up" in f.message)
+    if stopped:
+        if stopped == len(result.failures):
+            result.whole_failure_is_error = False  # nothing is wrong: the day's budget is spent
+        of = f" of {limit}" if limit is not None else ""
+        result.headline.append(f"{marketplace.name}'s daily request quota: {remaining}{of} left; {stopped} item(s) "
+                               "wait for it to renew (the next run continues)")
 
 
 # --- pushes ------------------------------------------------------------------------------------
@@ -756,6 +824,9 @@ async def import_orders(
         state = await sync_state.get(deps.pool, marketplace.id, "orders")
         since = state.cursor_at - CURSOR_OVERLAP if state and state.cursor_at else started - ORDER_LOOKBACK
         since = max(since, started - ORDER_LOOKBACK_MAX)
+    if isinstance(adapter, WatchedOrders):
+        adapter.watch_orders_from(await marketplace_orders.oldest_watched(
+            deps.pool, marketplace.slug, started - RETURN_WATCH))
     remote_orders = await adapter.fetch_orders(since)
     matcher = await _Matcher.load(deps.pool, marketplace, spec)
     await matcher.find_by_codes(deps.pool, (line.seller_sku or "" for o in remote_orders for line in o.lines))
@@ -853,8 +924,8 @@ async def run_sync(
     `time_limit` (seconds) stops a push between chunks; the next run continues. Only a `scheduled`
     run (the cron tick's) moves the schedule: a manual one (bot /sync, `sync run`) leaves it alone.
     Raises AdminError for an unknown or disabled marketplace or an unknown type."""
-    if sync_type is not None and sync_type not in SYNC_TYPES:
-        raise AdminError(f"unknown sync type '{sync_type}'; one of: price, stock, orders")
+    if sync_type is not None and sync_type not in RUN_TYPES:
+        raise AdminError(f"unknown sync type '{sync_type}'; one of: price, stock, orders, reconcile")
     marketplace = await marketplaces.get_by_slug(deps.pool, slug)
     if marketplace is None:
         raise AdminError(f"no marketplace '{slug}'")
@@ -869,15 +940,28 @@ async def run_sync(
                 log.info("sync %s %s is already running elsewhere; skipped", marketplace.slug, current)
                 report.skipped.append(current)
                 continue
-            report.logs.append(await run_logged(deps, marketplace, current, _work(deps, marketplace, current, full,
-                                                                                   deadline), scheduled=scheduled))
+            entry = await run_logged(deps, marketplace, current, _work(deps, marketplace, current, full, deadline),
+                                     scheduled=scheduled)
+            report.logs.append(entry)
+            if current == "reconcile":
+                await _announce_reconcile(deps.pool, entry)
     return report
+
+
+async def _announce_reconcile(pool: asyncpg.Pool, entry: SyncLog) -> None:
+    """The admins get the reconcile's one-line summary (bot.notices.notify_reconcile)."""
+    await events.job(pool, "notify_reconcile", entry.id, job_id=f"reconcile-notice:{entry.id}",
+                     queue=events.QUEUE_NOTIFICATIONS)
 
 
 def _work(deps: SyncDeps, marketplace: Marketplace, sync_type: str, full: bool, deadline: float | None) -> Work:
     async def work(adapter: MarketplaceAdapter) -> RunResult:
         if sync_type == "orders":
             return await import_orders(deps, marketplace, adapter)
+        if sync_type == "reconcile":
+            from store.services import reconcile
+
+            return await reconcile.reconcile(deps, marketplace, adapter)
         if sync_type == "stock":
             candidates = await marketplace_products.stock_candidates(deps.pool, marketplace.id, full=full)
             return await push_stocks(deps, marketplace, adapter, candidates, deadline=deadline)
@@ -905,7 +989,19 @@ async def due_syncs(db: asyncpg.Pool, now: datetime | None = None) -> list[tuple
             retry_due = retry_at is not None and retry_at <= now + DUE_SLACK
             if last is None or last + interval <= now + DUE_SLACK or retry_due:
                 due.append((marketplace.slug, sync_type))
+        # drift reconcile: its own interval (setting reconcile_interval, minutes; default a day),
+        # counted from its last run, or from the last stock run when it never ran
+        every = timedelta(minutes=max(1, _int_setting(marketplace, "reconcile_interval", RECONCILE_INTERVAL)))
+        reconciled, stocked = states.get((marketplace.id, "reconcile")), states.get((marketplace.id, "stock"))
+        anchor = (reconciled.last_run_at if reconciled else None) or (stocked.last_run_at if stocked else None)
+        if anchor is not None and anchor + every <= now + DUE_SLACK:
+            due.append((marketplace.slug, "reconcile"))
     return due
+
+
+def _int_setting(marketplace: Marketplace, name: str, default: int) -> int:
+    value = marketplace.settings.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 # --- propagation: changed products, every marketplace, right after a change ------------------

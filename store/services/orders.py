@@ -38,6 +38,9 @@ _CUSTOMER_FROM: dict[str, frozenset[str]] = {"cancelled": frozenset({"pending"})
 _SYSTEM_FROM: dict[str, frozenset[str]] = {"cancelled": frozenset({"pending", "confirmed", "shipped"})}
 
 
+JOB_CUSTOMER_CANCELLED = "notify_customer_cancelled"  # bot.notices: the admins hear a customer cancelled
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who asks for the change: an admin (by Telegram id) or a customer (by users.id)."""
@@ -112,6 +115,9 @@ async def apply_status(conn: Executor, order: Order, new_status: str, actor: Act
     await events.order_status_changed(conn, order.id, old, new_status)
     if returned:
         await events.stock_changed(conn, returned)
+    if actor.kind == "customer" and new_status == "cancelled":  # the admins hear of it (bot.notices)
+        await events.job(conn, JOB_CUSTOMER_CANCELLED, order.id, old, job_id=f"customer-cancelled:{order.id}",
+                         queue=events.QUEUE_NOTIFICATIONS)
     return StatusChange(updated, items, old, new_status), returned
 
 
@@ -139,3 +145,4 @@ async def change_status(
 
     change, _ = await retry_transient(attempt, "order status change")
     return change
+

@@ -35,6 +35,7 @@ TEXTS: dict[str, dict[str, str]] = {
               "/orders [holat] [manba] [paid|unpaid|refunded] — buyurtmalar ro'yxati\n"
               "/order RAQAM — buyurtma kartasi\n"
               "/product SKU — mahsulot\n"
+              "/photo SKU — mahsulot rasmi (yangi rasm: izohiga SKU yozib yuboring)\n"
               "/stock SKU SONI — qoldiqni o'rnatish\n"
               "/price SKU NARX [CHEGIRMA_NARXI] — narxni o'rnatish\n"
               "/lowstock [N] — kam qolgan mahsulotlar\n"
@@ -47,6 +48,7 @@ TEXTS: dict[str, dict[str, str]] = {
               "/orders [статус] [источник] [paid|unpaid|refunded] — список заказов\n"
               "/order НОМЕР — карточка заказа\n"
               "/product SKU — товар\n"
+              "/photo SKU — фото товара (новое фото: отправьте его с SKU в подписи)\n"
               "/stock SKU КОЛ-ВО — задать остаток\n"
               "/price SKU ЦЕНА [ЦЕНА_СО_СКИДКОЙ] — задать цену\n"
               "/lowstock [N] — заканчивающиеся товары\n"
@@ -74,6 +76,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "bot.command.orders": {"uz": "Buyurtmalar", "ru": "Заказы"},
     "bot.command.order": {"uz": "Buyurtma raqam bo'yicha", "ru": "Заказ по номеру"},
     "bot.command.product": {"uz": "Mahsulot SKU bo'yicha", "ru": "Товар по SKU"},
+    "bot.command.photo": {"uz": "Mahsulot rasmi", "ru": "Фото товара"},
     "bot.command.stock": {"uz": "Qoldiqni o'rnatish", "ru": "Задать остаток"},
     "bot.command.price": {"uz": "Narxni o'rnatish", "ru": "Задать цену"},
     "bot.command.lowstock": {"uz": "Kam qolgan mahsulotlar", "ru": "Заканчивающиеся товары"},
@@ -104,6 +107,23 @@ TEXTS: dict[str, dict[str, str]] = {
     "bot.notify.status.cancelled": {
         "uz": "❌ Buyurtma № {number} bekor qilindi. Savollar bo'lsa, shu yerga yozing.",
         "ru": "❌ Заказ № {number} отменён. Если есть вопросы, напишите сюда.",
+    },
+    "bot.notify.admin_customer_cancelled": {
+        "uz": "🚫 <b>Mijoz buyurtmani bekor qildi</b> (avvalgi holati: {was})",
+        "ru": "🚫 <b>Покупатель отменил заказ</b> (был: {was})",
+    },
+    "bot.reconcile.summary": {
+        "uz": "🔎 {name}: {stocks} ta qoldiq va {prices} ta narx farq qildi; {outcome}",
+        "ru": "🔎 {name}: расходились остатки ({stocks}) и цены ({prices}); {outcome}",
+    },
+    "bot.reconcile.fixed": {"uz": "tuzatildi", "ru": "исправлено"},
+    "bot.reconcile.not_fixed": {
+        "uz": "{count} tasi tuzatilmadi (/syncstatus)",
+        "ru": "не исправлено: {count} (/syncstatus)",
+    },
+    "bot.reconcile.failed": {
+        "uz": "🔎 {name}: solishtirib bo'lmadi, batafsil: /syncstatus",
+        "ru": "🔎 {name}: сверка не удалась, подробнее: /syncstatus",
     },
     "bot.notify.admin_new_order": {
         "uz": "🆕 <b>Yangi buyurtma</b> · {source}",
@@ -171,6 +191,47 @@ TEXTS: dict[str, dict[str, str]] = {
 
     # --- products (admins) ---
     "bot.product.usage": {"uz": "Foydalanish: /product SKU", "ru": "Использование: /product SKU"},
+    "bot.photo.usage": {
+        "uz": "Foydalanish: /photo SKU. Yangi rasm: rasmni izohiga mahsulot SKU sini yozib yuboring "
+              "(yoki /product kartasiga javob qilib).",
+        "ru": "Использование: /photo SKU. Новое фото: отправьте фото с SKU товара в подписи "
+              "(или ответом на карточку /product).",
+    },
+    "bot.photo.no_sku": {
+        "uz": "Rasm qaysi mahsulotniki? Izohiga SKU ni yozing yoki /product kartasiga javob qilib yuboring.",
+        "ru": "Чьё это фото? Укажите SKU в подписи или отправьте ответом на карточку /product.",
+    },
+    "bot.photo.none": {"uz": "{sku} mahsulotining rasmi yo'q.", "ru": "У товара {sku} нет фото."},
+    "bot.photo.set": {"uz": "✅ Rasm saqlandi ({width}×{height}).", "ru": "✅ Фото сохранено ({width}×{height})."},
+    "media.error.not_image": {
+        "uz": "Bu rasm emas (JPEG, PNG, WebP yoki GIF yuboring).",
+        "ru": "Это не изображение (отправьте JPEG, PNG, WebP или GIF).",
+    },
+    "media.error.broken": {"uz": "Rasm buzilgan yoki to'liq emas.", "ru": "Изображение повреждено или неполное."},
+    "media.error.format": {
+        "uz": "{format} formatidagi rasm qabul qilinmaydi (JPEG, PNG, WebP yoki GIF yuboring).",
+        "ru": "Формат {format} не принимается (отправьте JPEG, PNG, WebP или GIF).",
+    },
+    "media.error.too_large": {
+        "uz": "Rasm juda katta (ko'pi bilan {max_mb} MB).",
+        "ru": "Изображение слишком большое (не больше {max_mb} МБ).",
+    },
+    "media.error.too_many_pixels": {
+        "uz": "Rasm o'lchami juda katta (50 megapikseldan ko'p).",
+        "ru": "Слишком большое разрешение (больше 50 мегапикселей).",
+    },
+    "media.error.too_small": {
+        "uz": "Rasm juda kichik (kamida {min}×{min} piksel).",
+        "ru": "Изображение слишком маленькое (минимум {min}×{min} пикселей).",
+    },
+    "media.error.bad_url": {"uz": "Rasm manzili http(s):// bilan boshlanishi kerak.",
+                            "ru": "Адрес изображения должен начинаться с http(s)://."},
+    "media.error.fetch_status": {"uz": "Rasmni yuklab bo'lmadi (HTTP {status}).",
+                                 "ru": "Не удалось скачать изображение (HTTP {status})."},
+    "media.error.fetch_timeout": {"uz": "Rasm {seconds} soniyada yuklanmadi.",
+                                  "ru": "Изображение не скачалось за {seconds} с."},
+    "media.error.fetch_failed": {"uz": "Rasmni yuklab bo'lmadi ({reason}).",
+                                 "ru": "Не удалось скачать изображение ({reason})."},
     "bot.product.sku": {"uz": "SKU: <code>{sku}</code>", "ru": "SKU: <code>{sku}</code>"},
     "bot.product.barcode": {"uz": "Shtrix-kod: {barcode}", "ru": "Штрихкод: {barcode}"},
     "bot.product.category": {"uz": "Bo'lim: {path}", "ru": "Раздел: {path}"},
@@ -240,6 +301,16 @@ TEXTS: dict[str, dict[str, str]] = {
     "bot.sync_type.stock": {"uz": "Qoldiq", "ru": "Остатки"},
     "bot.sync_type.price": {"uz": "Narxlar", "ru": "Цены"},
     "bot.sync_type.orders": {"uz": "Buyurtmalar", "ru": "Заказы"},
+    "bot.sync_type.reconcile": {"uz": "Solishtirish", "ru": "Сверка"},
+    "bot.syncstatus.quota": {
+        "uz": "  • Kunlik so'rovlar limiti: {remaining}{limit} qoldi ({date})",
+        "ru": "  • Дневной лимит запросов: осталось {remaining}{limit} ({date})",
+    },
+    "bot.syncstatus.quota_limit": {"uz": " / {limit}", "ru": " из {limit}"},
+    "bot.syncstatus.quota_out": {
+        "uz": "  ⛔ Kunlik so'rovlar limiti tugadi ({date}): yangilanganda davom etadi",
+        "ru": "  ⛔ Дневной лимит запросов исчерпан ({date}): продолжим, когда он обновится",
+    },
     "bot.sync_status.success": {"uz": "muvaffaqiyatli", "ru": "успешно"},
     "bot.sync_status.partial": {"uz": "qisman", "ru": "частично"},
     "bot.sync_status.error": {"uz": "xato", "ru": "ошибка"},
@@ -285,6 +356,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "uz": "🔄 Sinxronlash navbatga qo'yildi: {names}. Natija: /syncstatus",
         "ru": "🔄 Синхронизация поставлена в очередь: {names}. Результат: /syncstatus",
     },
+    "bot.sync.already_running": {
+        "uz": "⏳ {name}: sinxronlash hozir bajarilmoqda. Natija: /syncstatus",
+        "ru": "⏳ {name}: синхронизация идёт прямо сейчас. Результат: /syncstatus",
+    },
+    "bot.sync.already_next": {
+        "uz": "⏳ {name}: allaqachon navbatda, bo'sh ishchi uni darhol boshlaydi.",
+        "ru": "⏳ {name}: уже в очереди, свободный обработчик начнёт сейчас же.",
+    },
+    "bot.sync.already_at": {
+        "uz": "⏳ {name}: allaqachon navbatda, {time} da boshlanadi ({seconds} soniyadan keyin).",
+        "ru": "⏳ {name}: уже в очереди, начнётся в {time} (через {seconds} с).",
+    },
+    "bot.sync.already_done": {
+        "uz": "⏳ {name}: hozirgina ({time}) bajarildi, natija: /syncstatus. "
+              "Yana {seconds} soniyadan keyin so'rash mumkin.",
+        "ru": "⏳ {name}: только что выполнена ({time}), результат: /syncstatus. Снова — через {seconds} с.",
+    },
     "bot.sync.already": {
         "uz": "⏳ Allaqachon navbatda yoki hozirgina bajarildi: {names}.",
         "ru": "⏳ Уже в очереди или только что выполнена: {names}.",
@@ -314,6 +402,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "bot.import.nothing": {"uz": "Faylda o'zgarish yo'q.", "ru": "В файле нет изменений."},
     "bot.import.apply": {"uz": "✅ Qo'llash", "ru": "✅ Применить"},
     "bot.import.cancel": {"uz": "✖️ Bekor qilish", "ru": "✖️ Отмена"},
+    "bot.import.images_failed": {
+        "uz": "⚠️ {count} ta rasm olinmadi (bu mahsulotlarning rasmi o'zgarmadi):",
+        "ru": "⚠️ Не удалось получить {count} изображ. (фото этих товаров не изменилось):",
+    },
+    "bot.import.image_line": {"uz": "  {row}-qator: {reason}", "ru": "  строка {row}: {reason}"},
     "bot.import.applied": {
         "uz": "✅ Import bajarildi: {created} ta yaratildi, {updated} ta yangilandi, {unchanged} ta o'zgarishsiz, "
               "{categories} ta yangi bo'lim.",

@@ -114,6 +114,28 @@ class CatalogItem:
     name: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One item whose value on the marketplace is not ours (reconcile): both as a person reads them.
+    `missing`: the marketplace does not have the item at all (pushing ours cannot fix that)."""
+
+    ref: int
+    ours: str
+    theirs: str
+    missing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """What a read-back found: the differing items, how many items were read, the ones that could not
+    be read (ref -> why) and the HTTP requests it made."""
+
+    differences: Sequence[Difference]
+    checked: int
+    unread: Mapping[int, str] = field(default_factory=dict)
+    calls: int = 0
+
+
 class MarketplaceError(Exception):
     """The whole call failed. `kind`: auth, rejected (a 4xx other than 429), rate_limited, server,
     timeout, bad_response, config (the account settings lack what the call needs). The message says
@@ -137,6 +159,36 @@ class MarketplaceAdapter(Protocol):
         ...
 
     async def list_catalog(self) -> Sequence[CatalogItem]: ...
+
+
+@runtime_checkable
+class DriftReader(Protocol):
+    """Optional: an adapter that can read back the marketplace's current stock and prices of mapped
+    items and compare them with ours in its own terms (WB's whole-percent discount, Uzum's one read
+    price, Ozon's available stock). Used by the reconcile run."""
+
+    async def compare_stocks(self, items: Sequence[StockUpdate]) -> Comparison: ...
+
+    async def compare_prices(self, items: Sequence[PriceUpdate]) -> Comparison: ...
+
+
+@runtime_checkable
+class DailyQuota(Protocol):
+    """Optional: an adapter whose marketplace publishes a per-day request quota (Uzum). `daily_quota`
+    is the last (remaining, limit) seen; `assume_daily_quota` primes a new adapter with what an
+    earlier run saw, so a run never starts spending a quota that is already used up."""
+
+    def daily_quota(self) -> tuple[int, int | None] | None: ...
+
+    def assume_daily_quota(self, remaining: int, limit: int | None) -> None: ...
+
+
+@runtime_checkable
+class WatchedOrders(Protocol):
+    """Optional: an adapter whose order lists of final statuses are read from a date (Uzum) is told
+    the creation time of the oldest order we hold that may still change (None: none)."""
+
+    def watch_orders_from(self, moment: datetime | None) -> None: ...
 
 
 @runtime_checkable

@@ -16,6 +16,12 @@
   cursor paging by 100. posting_number is the order id; lines `products[]` (offer_id x quantity),
   price `{amount, currency}`.
 * Catalogue: `POST /v3/product/list` (offer_id, product_id), `last_id` paging by 1000.
+* Warehouse: settings `warehouse_id`; when it is not set, `POST /v2/warehouse/list` is asked once:
+  an account with exactly one FBS warehouse (not disabled or blocked) uses it and every pushed item
+  says so in its note; with several, the items fail listing them (id and name) to choose from.
+* Read-back (reconcile): `POST /v5/product/info/prices` (price / old_price) and
+  `POST /v4/product/info/stocks` (the `fbs` row: present - reserved, summed over FBS warehouses),
+  both filtered by offer_id, 1000 per call, cursor paging.
 
 Rate-limit groups: `global` (50 rps per Client-Id) for everything, plus `stocks` (80/min) for the
 stock call; Ozon sends `Retry-After` on 429.
@@ -23,6 +29,7 @@ stock call; Ozon sends `Retry-After` on 429.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +40,8 @@ import aiohttp
 from sync.adapters.base import (
     Account,
     CatalogItem,
+    Comparison,
+    Difference,
     FetchedOrders,
     MarketplaceError,
     PriceUpdate,
@@ -65,6 +74,9 @@ POSTINGS_LIMIT = 100
 PRODUCTS_LIMIT = 1000
 MAX_PAGES = 10_000
 LOOKBACK = timedelta(days=360)
+WAREHOUSES_LIMIT = 200
+READ_LIMIT = 1000
+UNUSABLE_WAREHOUSE = frozenset({"disabled", "blocked", "disabled_due_to_limit", "error"})
 STOCK_PAIR_WINDOW = 30.0  # seconds: one stock update per product and warehouse (TOO_MANY_REQUESTS per item)
 TOO_SOON = "TOO_MANY_REQUESTS"
 RATE_HEADERS = RateHeaders(retry=("Retry-After",))
@@ -161,6 +173,49 @@ class OzonAdapter:
         self.account = account
         self.client = client
         self.currency = as_text(account.settings.get("currency_code")) or "UZS"
+        self._warehouse: tuple[int, str] | None = None  # (id, note) found by asking Ozon
+
+    async def default_warehouse(self, tally: CallTally) -> tuple[int, str | None]:
+        """The warehouse of stock writes: settings `warehouse_id`, else the account's only FBS
+        warehouse (with a note saying so). MarketplaceError("config") lists several to choose from."""
+        configured = as_int(self.account.settings.get("warehouse_id"))
+        if configured is not None:
+            return configured, None
+        if self._warehouse is not None:
+            return self._warehouse
+        found: list[tuple[int, str]] = []
+        cursor = ""
+        for _ in range(MAX_PAGES):
+            reply = await self.client.request(
+                "POST", "/v2/warehouse/list", groups=("global",),
+                json_body={"limit": WAREHOUSES_LIMIT, "cursor": cursor}, tally=tally,
+            )
+            try:
+                data = expect_dict(reply.data, "answer")
+                for row in expect_list(data.get("warehouses"), "warehouses"):
+                    row = expect_dict(row, "warehouses[]")
+                    wid = as_int(row.get("warehouse_id"))
+                    if wid is not None and str(row.get("status") or "") not in UNUSABLE_WAREHOUSE:
+                        found.append((wid, str(row.get("name") or "")))
+                cursor = str(data.get("cursor") or "")
+                more = bool(data.get("has_next"))
+            except ValueError as exc:
+                raise self.client.bad_response(f"warehouse list: {exc}", reply.data) from None
+            if not more or not cursor:
+                break
+        hint = "`amazing-store marketplace set ozon warehouse_id=ID`"
+        if not found:
+            raise MarketplaceError("config", f"ozon: no warehouse_id set and the account lists no FBS warehouse; "
+                                             f"create one in the Ozon cabinet, then set it with {hint}")
+        if len(found) > 1:
+            listed = ", ".join(f"{wid} ({name})" if name else str(wid) for wid, name in found)
+            raise MarketplaceError("config", f"ozon: no warehouse_id set and the account has {len(found)} FBS "
+                                             f"warehouses: {listed}; choose one with {hint}")
+        wid, name = found[0]
+        note = (f"no warehouse_id set: used the account's only FBS warehouse {wid}"
+                f"{f' ({name})' if name else ''}; set it with {hint}")
+        self._warehouse = (wid, note)
+        return self._warehouse
 
     async def _send(
         self,
@@ -266,7 +321,16 @@ class OzonAdapter:
 
     async def push_stocks(self, items: Sequence[StockUpdate]) -> PushResult:
         run = PushRun(len(items))
-        default_warehouse = as_int(self.account.settings.get("warehouse_id"))
+        default_warehouse: int | None = None
+        found_note: str | None = None
+        if any(as_int(item.keys.get("warehouse_id")) is None for item in items):
+            try:
+                default_warehouse, found_note = await self.default_warehouse(run.tally)
+            except MarketplaceError as error:
+                for index, item in enumerate(items):
+                    run.track(index, item.ref)
+                run.fail_all(range(len(items)), error)
+                return run.finish()
         lines: dict[tuple[str, int], _Line] = {}
         for index, item in enumerate(items):
             run.track(index, item.ref)
@@ -301,7 +365,100 @@ class OzonAdapter:
 
         jobs = [job_for(batch) for batch in chunks(list(lines.values()), STOCK_BATCH)]
         await run_bounded(jobs, self.client.options.concurrency, run)
-        return run.finish()
+        result = run.finish()
+        if found_note is None:
+            return result
+        return PushResult([dataclasses.replace(r, note=r.note or found_note) if r.ok else r for r in result.items],
+                          result.calls)
+
+    # ---- read-back (reconcile) ------------------------------------------------------------------------
+
+    async def _read(self, path: str, offers: Sequence[str], tally: CallTally) -> dict[str, Mapping[str, Any]]:
+        """{offer_id: item} from a cursor-paged info method filtered by offer_id (1000 per call)."""
+        out: dict[str, Mapping[str, Any]] = {}
+        for batch in chunks(list(offers), READ_LIMIT):
+            cursor = ""
+            for _ in range(MAX_PAGES):
+                body = {"cursor": cursor, "filter": {"offer_id": batch, "visibility": "ALL"}, "limit": READ_LIMIT}
+                reply = await self.client.request("POST", path, groups=("global",), json_body=body, tally=tally)
+                try:
+                    data = expect_dict(reply.data, "answer")
+                    rows = expect_list(data.get("items"), "items")
+                    for row in rows:
+                        row = expect_dict(row, "items[]")
+                        offer = as_text(row.get("offer_id"))
+                        if offer is not None:
+                            out[offer] = row
+                    cursor = str(data.get("cursor") or "")
+                except ValueError as exc:
+                    raise self.client.bad_response(f"{path}: {exc}", reply.data) from None
+                if len(rows) < READ_LIMIT or not cursor:
+                    break
+        return out
+
+    async def compare_prices(self, items: Sequence[PriceUpdate]) -> Comparison:
+        """What buyers pay (and the crossed-out price) against ours, as push_prices would set them."""
+        tally = CallTally()
+        unread: dict[int, str] = {}
+        wanted: dict[int, tuple[str, str, str]] = {}
+        for item in items:
+            offer_id = as_text(item.keys.get("offer_id"))
+            if offer_id is None:
+                unread[item.ref] = "not mapped: Ozon needs offer_id"
+                continue
+            on_sale = item.sale_price is not None and 0 < item.sale_price < item.price
+            pays = item.sale_price if on_sale and item.sale_price is not None else item.price
+            wanted[item.ref] = (offer_id, decimal_text(pays), decimal_text(item.price) if on_sale else "0")
+        held = await self._read("/v5/product/info/prices", sorted({w[0] for w in wanted.values()}), tally)
+        differences = []
+        for ref, (offer_id, buyer, old) in wanted.items():
+            ours = buyer if old == "0" else f"{buyer} (was {old})"
+            row = held.get(offer_id)
+            if row is None:
+                differences.append(Difference(ref, ours, f"no product with offer_id {offer_id}", True))
+                continue
+            raw_price = row.get("price")
+            price: Mapping[str, Any] = raw_price if isinstance(raw_price, dict) else {}
+            try:
+                their_buyer = decimal_text(money(price.get("price"), "price.price"))
+                their_old = decimal_text(money(price.get("old_price") or "0", "price.old_price"))
+            except ValueError as exc:
+                unread[ref] = str(exc)
+                continue
+            if (their_buyer, their_old) != (buyer, old):
+                theirs = their_buyer if their_old == "0" else f"{their_buyer} (was {their_old})"
+                differences.append(Difference(ref, ours, theirs))
+        return Comparison(differences, len(items) - len(unread), unread, tally.calls)
+
+    async def compare_stocks(self, items: Sequence[StockUpdate]) -> Comparison:
+        """Units a buyer can order (FBS present - reserved) against ours."""
+        tally = CallTally()
+        unread: dict[int, str] = {}
+        wanted: dict[int, str] = {}
+        for item in items:
+            offer_id = as_text(item.keys.get("offer_id"))
+            if offer_id is None:
+                unread[item.ref] = "not mapped: Ozon needs offer_id"
+            else:
+                wanted[item.ref] = offer_id
+        held = await self._read("/v4/product/info/stocks", sorted(set(wanted.values())), tally)
+        differences = []
+        for item in items:
+            offer_id = wanted.get(item.ref)
+            if offer_id is None:
+                continue
+            row = held.get(offer_id)
+            if row is None:
+                differences.append(Difference(item.ref, str(item.quantity), f"no product with offer_id {offer_id}",
+                                              True))
+                continue
+            available = 0
+            for entry in row.get("stocks") or []:
+                if isinstance(entry, dict) and entry.get("type") == "fbs":
+                    available += (as_int(entry.get("present")) or 0) - (as_int(entry.get("reserved")) or 0)
+            if available != item.quantity:
+                differences.append(Difference(item.ref, str(item.quantity), str(available)))
+        return Comparison(differences, len(items) - len(unread), unread, tally.calls)
 
     async def fetch_orders(self, since: datetime) -> FetchedOrders:
         """FBS postings whose status changed at or after `since` (new ones included), created in

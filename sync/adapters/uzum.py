@@ -15,13 +15,25 @@
   declares a bare "200 OK", takes no body or that wrapper. An empty body, `{}` or another shape is a
   `bad_response` for the batch: nothing recorded, sent again by the next delta run.
 * Orders: `GET /v2/fbs/orders` once per status (it takes one), pages of 50 until a short page;
-  an order counts as changed since T when its creation or any status date is at or after T
-  (the server's date filter has unclear units, so dates are read client-side, ms or ISO).
+  an order counts as changed since T when its creation or any status date is at or after T (read
+  client-side, ms or ISO). Incremental: the lists of statuses an order passes through (CREATED ...
+  PENDING_CANCELLATION) hold only live orders and are read whole; the lists of final statuses
+  (COMPLETED, CANCELED, RETURNED) grow for ever, so they are asked only for orders created since
+  T or since the oldest order we hold that may still change (`watch_orders_from`), with `dateFrom`
+  in milliseconds (the unit one real client uses on this method; the spec says only int64).
+  PENDING_CANCELLATION is not a cancellation yet: the order keeps its status and its stock
+  (`on_hold`) until Uzum says CANCELED.
+* Read-back (reconcile): stocks from `GET /v3/fbs/sku/stocks` (amount by barcode), prices from the
+  catalogue `GET /v1/product/shop/{shopId}` (`skuList[].price`, what buyers pay: the full price is
+  not listed, so only the buyer price is compared), both paged by 100.
+* Daily quota: the gateway sends `x-ratelimit-limit-per-day` / `x-ratelimit-remaining-per-day`.
+  Pushes stop (error kind `quota`, the rest "not sent") once `daily_reserve` requests (setting,
+  default 100) or fewer are left, keeping those for order import, which stops at 0.
 * Catalogue: `GET /v1/product/shop/{shopId}` pages, with the string barcodes from
   `GET /v3/fbs/sku/stocks` (the catalogue types barcode as int64 and loses leading zeros).
 
 Account: `base_url` is the API root including `/api/seller-openapi` (empty: the real one);
-settings `shop_id` (and optionally `shop_ids` for orders of several shops); one rate-limit group,
+settings `shop_id` (and optionally `shop_ids` for orders of several shops, `daily_reserve`); one rate-limit group,
 `default` (5 rps burst 10 until the gateway's `x-ratelimit-*` headers say otherwise).
 """
 
@@ -29,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -37,6 +49,8 @@ import aiohttp
 from sync.adapters.base import (
     Account,
     CatalogItem,
+    Comparison,
+    Difference,
     FetchedOrders,
     MarketplaceError,
     PriceUpdate,
@@ -78,7 +92,10 @@ RATE_HEADERS = RateHeaders(
     rate=("x-ratelimit-replenish-rate",),
     burst=("x-ratelimit-burst-capacity",),
     retry=("Retry-After",),
+    day_remaining=("x-ratelimit-remaining-per-day",),
+    day_limit=("x-ratelimit-limit-per-day",),
 )
+DAILY_RESERVE = 100  # requests of the daily quota kept for order import (pushes stop above it)
 
 STATUS_MAP: Mapping[str, str] = {
     "CREATED": "pending",
@@ -90,10 +107,14 @@ STATUS_MAP: Mapping[str, str] = {
     "DELIVERED_TO_CUSTOMER_DELIVERY_POINT": "shipped",
     "COMPLETED": "delivered",
     "CANCELED": "cancelled",
-    "PENDING_CANCELLATION": "cancelled",
+    # the buyer asked to cancel, Uzum has not decided: keep the order's status and its stock
+    # (RemoteOrder.on_hold); "pending" only for an order new to us
+    "PENDING_CANCELLATION": "pending",
     "RETURNED": "cancelled",
 }
 ORDER_STATUSES: tuple[str, ...] = tuple(STATUS_MAP)
+FINAL_STATUSES = frozenset({"COMPLETED", "CANCELED", "RETURNED"})  # read from a date: the lists only grow
+ON_HOLD = frozenset({"PENDING_CANCELLATION"})
 STATUS_DATES = ("acceptedDate", "deliveringDate", "deliveryDate", "completedDate", "dateCancelled", "returnDate")
 FATAL_CODES = frozenset({"storage-service-04", "fbs-2-seller-access-denied"})  # seller blocked / no permission
 
@@ -150,7 +171,7 @@ class _Bisect:
 
 
 def _fatal(error: MarketplaceError) -> bool:
-    if error.kind in ("auth", "config"):
+    if error.kind in ("auth", "config", "quota"):
         return True
     payload = getattr(error, "payload", None)
     errors = payload.get("errors") if isinstance(payload, dict) else None
@@ -187,6 +208,23 @@ class UzumAdapter:
         self.order_statuses = tuple(order_statuses)
         self.max_order_pages = max_order_pages
         self.bisect_budget = bisect_budget
+        self.watch_from: datetime | None = None
+        reserve = as_int(account.settings.get("daily_reserve"))
+        self.daily_reserve = DAILY_RESERVE if reserve is None or reserve < 0 else reserve
+
+    # ---- optional protocols (sync.adapters.base) ----------------------------------------------------
+
+    def daily_quota(self) -> tuple[int, int | None] | None:
+        if self.client.day_remaining is None:
+            return None
+        return self.client.day_remaining, self.client.day_limit
+
+    def assume_daily_quota(self, remaining: int, limit: int | None) -> None:
+        if self.client.day_remaining is None:
+            self.client.day_remaining, self.client.day_limit = remaining, limit
+
+    def watch_orders_from(self, moment: datetime | None) -> None:
+        self.watch_from = utc_naive(moment) if moment is not None else None
 
     # ---- account settings ---------------------------------------------------------------------------
 
@@ -316,6 +354,7 @@ class UzumAdapter:
                     json_body=body,
                     allow_empty=True,
                     tally=run.tally,
+                    day_floor=self.daily_reserve,
                 )
                 self._confirmed(reply.data, f"sendPriceData product {product_id}", body_required=False)
                 return {}
@@ -356,6 +395,7 @@ class UzumAdapter:
                 json_body={"skuAmountList": [row.payload for row in batch]},
                 allow_empty=True,
                 tally=run.tally,
+                day_floor=self.daily_reserve,
             )
             payload = self._confirmed(reply.data, "stocks", body_required=True)
             echoed = payload.get("skuAmountList") if payload is not None else None
@@ -395,12 +435,25 @@ class UzumAdapter:
         tally = CallTally()
         found: dict[str, RemoteOrder] = {}
         skipped: list[str] = []
+        created_from = since if self.watch_from is None else min(since, self.watch_from)
+        date_from = int(created_from.replace(tzinfo=UTC).timestamp() * 1000)
         for status in self.order_statuses:
             page = 0
             while True:
                 params: list[tuple[str, Any]] = [("shopIds", s) for s in shop_ids]
                 params += [("status", status), ("page", page), ("size", ORDER_PAGE)]
-                reply = await self.client.request("GET", "/v2/fbs/orders", groups=GROUP, params=params, tally=tally)
+                if status in FINAL_STATUSES:
+                    params.append(("dateFrom", date_from))
+                try:
+                    reply = await self.client.request(
+                        "GET", "/v2/fbs/orders", groups=GROUP, params=params, tally=tally
+                    )
+                except MarketplaceError as error:
+                    if error.kind != "quota":
+                        raise
+                    left = ", ".join(self.order_statuses[self.order_statuses.index(status):])
+                    skipped.append(f"statuses {left}: not read, {error}")
+                    return FetchedOrders(found.values(), skipped)
                 try:
                     payload = expect_dict(self._payload(reply.data, "orders"), "payload")
                     orders = expect_list(payload.get("orders"), "payload.orders")
@@ -474,9 +527,93 @@ class UzumAdapter:
                 customer_phone=as_text(delivery.get("customerPhone")),
                 delivery_address=as_text(delivery.get("deliveryAddress")),
                 is_return=raw_status == "RETURNED",
+                on_hold=raw_status in ON_HOLD,
             ),
             changed,
         )
+
+    # ---- read-back (reconcile) ------------------------------------------------------------------------
+
+    async def _stock_pages(self, tally: CallTally) -> dict[str, int]:
+        """{barcode: FBS amount} of every SKU (GET /v3/fbs/sku/stocks, pages of 100)."""
+        out: dict[str, int] = {}
+        for page in range(MAX_PAGES):
+            reply = await self.client.request(
+                "GET", "/v3/fbs/sku/stocks", groups=GROUP, params={"page": page, "size": STOCKS_PAGE}, tally=tally
+            )
+            try:
+                payload = expect_dict(self._payload(reply.data, "sku stocks"), "payload")
+                entries = expect_list(payload.get("skuAmountList"), "payload.skuAmountList")
+                for entry in entries:
+                    entry = expect_dict(entry, "skuAmountList[]")
+                    barcode, amount = as_text(entry.get("barcode")), as_int(entry.get("amount"))
+                    if barcode is not None and amount is not None:
+                        out[barcode] = amount
+            except ValueError as exc:
+                raise self.client.bad_response(f"sku stocks: {exc}", reply.data) from None
+            if len(entries) < STOCKS_PAGE:
+                break
+        return out
+
+    async def compare_stocks(self, items: Sequence[StockUpdate]) -> Comparison:
+        tally = CallTally()
+        held = await self._stock_pages(tally)
+        unread: dict[int, str] = {}
+        differences = []
+        for item in items:
+            barcode = as_text(item.keys.get("barcode"))
+            if barcode is None:
+                unread[item.ref] = "not mapped: Uzum needs the barcode"
+            elif barcode not in held:
+                differences.append(Difference(item.ref, str(item.quantity), f"no SKU with barcode {barcode}", True))
+            elif held[barcode] != item.quantity:
+                differences.append(Difference(item.ref, str(item.quantity), str(held[barcode])))
+        return Comparison(differences, len(items) - len(unread), unread, tally.calls)
+
+    async def compare_prices(self, items: Sequence[PriceUpdate]) -> Comparison:
+        tally = CallTally()
+        shop = self._shop_id()
+        held: dict[int, Any] = {}
+        seen_products = 0
+        for page in range(MAX_PAGES):
+            reply = await self.client.request(
+                "GET", f"/v1/product/shop/{shop}", groups=GROUP, params={"page": page, "size": CATALOG_PAGE},
+                tally=tally,
+            )
+            try:
+                data = expect_dict(reply.data, "catalogue")
+                rows = expect_list(data.get("productList"), "productList")
+                total = as_int(data.get("totalProductsAmount"))
+                for product in rows:
+                    for sku in expect_list(expect_dict(product, "productList[]").get("skuList") or [], "skuList"):
+                        sku = expect_dict(sku, "skuList[]")
+                        sku_id = as_int(sku.get("skuId"))
+                        if sku_id is not None:
+                            held[sku_id] = sku.get("price")
+            except ValueError as exc:
+                raise self.client.bad_response(f"catalogue: {exc}", reply.data) from None
+            seen_products += len(rows)
+            if len(rows) < CATALOG_PAGE or (total is not None and seen_products >= total):
+                break
+        unread: dict[int, str] = {}
+        differences = []
+        for item in items:
+            sku_id = as_int(item.keys.get("sku_id"))
+            sell = whole(item.sale_price if item.sale_price is not None else item.price)
+            if sku_id is None or sell is None:
+                unread[item.ref] = "not mapped to an Uzum skuId, or not whole so'm"
+                continue
+            if sku_id not in held:
+                differences.append(Difference(item.ref, str(sell), f"no SKU {sku_id}", True))
+                continue
+            try:
+                theirs = whole(money(held[sku_id], "price"))
+            except ValueError as exc:
+                unread[item.ref] = str(exc)
+                continue
+            if theirs != sell:
+                differences.append(Difference(item.ref, str(sell), str(theirs)))
+        return Comparison(differences, len(items) - len(unread), unread, tally.calls)
 
     async def list_catalog(self) -> list[CatalogItem]:
         """Every SKU of the shop with its string barcode (from the stock list)."""

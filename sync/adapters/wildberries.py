@@ -7,18 +7,26 @@
   result says so in `note`. Uploads are asynchronous: all uploads go first, then each is polled
   (`/api/v2/history/tasks`, `/api/v2/buffer/tasks` while processing) until status 3/4/5/6 or
   `task_wait` seconds, and on 5/6 the per-item errors are read from `/api/v2/history/goods/task`.
-  A 400 "already set" means every item of the upload already has that price: ok. A 208 means the
-  same upload is already queued: its id is polled like ours.
+  WB's 400 "All item Nos. are specified incorrectly, or the specified prices and discounts are
+  already set" means every item of the upload is either unchanged or unknown to WB (the card was
+  deleted or is in the trash) and does not say which: the goods' current prices are read back
+  (`GET /api/v2/list/goods/filter`, by `filterNmID` for a few, else the whole list by 1000) and
+  only an nmID listed with exactly our price and discount is ok; a missing one fails naming it. A
+  208 means the same upload is already queued: its id is polled like ours.
 * Stocks: `PUT /api/v3/stocks/{warehouseId}` with exactly `{"chrtId", "amount"}` per item (checked
   before sending: WB answers 204 to unknown keys and changes nothing), at most 1000 per call, amount
   0..100000. A 409 lists the refused items; WB applies nothing of that call, so the rest is sent
   again without them.
 * Orders: `GET /api/v3/orders/new` (status new) plus `GET /api/v3/orders` since the given time
   (30-day windows, at most 3 months back, cursor `next`) whose statuses come from
-  `POST /api/v3/orders/status` (1000 ids per call). One assembly order is one unit; `price` is x100.
+  `POST /api/v3/orders/status` (1000 ids per call). One assembly order is one unit; `price` is x100
+  in the buyer's currency (`currencyCode`); a sale in another currency is imported at
+  `convertedPrice` when `convertedCurrencyCode` is the shop's (the original stays in the payload).
   Status: `wbStatus` wins once terminal (sold, any cancel), otherwise the later of the two.
   :meth:`WildberriesAdapter.fetch_order_statuses` refreshes orders we already know.
 * Catalogue: `POST /content/v2/get/cards/list`, cursor paging; one item per size (`chrtID`).
+* Read-back (reconcile): prices from `GET /api/v2/list/goods/filter`, stocks from
+  `POST /api/v3/stocks/{warehouseId}` with `{"chrtIds": [...]}` (1000 per call).
 
 Account: `base_url` empty or a wildberries.ru host means the real hosts; any other URL (a sandbox)
 serves all three. settings: `warehouse_id` (stocks), optional `currency_code` (ISO 4217 numeric or
@@ -41,6 +49,8 @@ import aiohttp
 from sync.adapters.base import (
     Account,
     CatalogItem,
+    Comparison,
+    Difference,
     FetchedOrders,
     MarketplaceError,
     PriceUpdate,
@@ -76,6 +86,8 @@ WB_HOSTS: Mapping[str, str] = {
 }
 PRICE_BATCH = 1000
 GOODS_PAGE = 1000
+GOODS_ONE_BY_ONE = 5  # up to this many nmIDs are read with filterNmID, more by paging the whole list
+ALREADY_SET_NOTE = "already set on Wildberries"
 STOCK_BATCH = 1000
 STOCK_MAX = 100_000
 STATUS_BATCH = 1000
@@ -349,7 +361,7 @@ class WildberriesAdapter:
         except HttpError as error:
             said = error.payload.get("errorText") if isinstance(error.payload, dict) else None
             if error.status == 400 and isinstance(said, str) and "already set" in said.lower():
-                self._mark(run, batch, note="already set on Wildberries")
+                await self._already_set(batch, run)
                 return None
             run.abort_if_fatal(error)
             self._mark(run, batch, str(error))
@@ -362,6 +374,70 @@ class WildberriesAdapter:
             self._mark(run, batch, str(self.client.bad_response(unconfirmed("price upload", str(exc)), reply.data)))
             return None
         return _Upload(upload_id, batch, self.client.clock.now())
+
+    async def _already_set(self, batch: list[_PriceEntry], run: PushRun) -> None:
+        """WB refused the whole upload as "specified incorrectly, or already set": read the goods back
+        and tell the two apart per nmID."""
+        try:
+            current = await self.read_goods([e.nm_id for e in batch], run.tally)
+        except MarketplaceError as error:
+            run.abort_if_fatal(error)
+            self._mark(run, batch, f"Wildberries answered \"already set\" for the upload, and reading the "
+                                   f"prices back to check failed: {error}")
+            return
+        for entry in batch:
+            held = current.get(entry.nm_id)
+            if held is None:
+                self._mark(run, [entry], f"Wildberries has no card nmID {entry.nm_id} (deleted or in the "
+                                         "trash): the price was not set; map the product to a live card")
+            elif held == (entry.price, entry.discount):
+                self._mark(run, [entry], note=ALREADY_SET_NOTE)
+            else:
+                self._mark(run, [entry], f"Wildberries answered \"already set\" but holds price {held[0]} "
+                                         f"with {held[1]}% off, not {entry.price} with {entry.discount}% off")
+
+    async def read_goods(self, nm_ids: Sequence[int], tally: CallTally) -> dict[int, tuple[int, int]]:
+        """{nmID: (price, discount)} for those of `nm_ids` that Wildberries lists (a deleted card is
+        not listed): one filterNmID call each for a few, else the whole list by GOODS_PAGE."""
+        wanted = set(nm_ids)
+        out: dict[int, tuple[int, int]] = {}
+        if len(wanted) <= GOODS_ONE_BY_ONE:
+            for nm_id in sorted(wanted):
+                found, _ = await self._goods_page({"limit": 1, "offset": 0, "filterNmID": nm_id}, wanted, tally)
+                out.update(found)
+            return out
+        for page in range(MAX_PAGES):
+            found, rows = await self._goods_page({"limit": GOODS_PAGE, "offset": page * GOODS_PAGE}, wanted, tally)
+            out.update(found)
+            if rows < GOODS_PAGE or len(out) == len(wanted):
+                break
+        return out
+
+    async def _goods_page(
+        self, params: Mapping[str, Any], wanted: set[int], tally: CallTally
+    ) -> tuple[dict[int, tuple[int, int]], int]:
+        reply = await self.client.request(
+            "GET", self._url("prices", "/api/v2/list/goods/filter"), groups=("prices",), params=params, tally=tally
+        )
+        found: dict[int, tuple[int, int]] = {}
+        try:
+            data = expect_dict(reply.data, "answer").get("data")
+            goods = expect_list(expect_dict(data or {}, "data").get("listGoods") or [], "listGoods")
+            for row in goods:
+                row = expect_dict(row, "listGoods[]")
+                nm_id = as_int(row.get("nmID"))
+                if nm_id is None or nm_id not in wanted:
+                    continue
+                sizes = expect_list(row.get("sizes") or [], "sizes")
+                first = expect_dict(sizes[0], "sizes[]") if sizes else {}
+                price = as_int(first.get("price"))
+                discount = as_int(row.get("discount"))
+                if price is None or discount is None:
+                    raise ValueError(f"nmID {nm_id} has no price or discount")
+                found[nm_id] = (price, discount)
+        except ValueError as exc:
+            raise self.client.bad_response(f"goods prices: {exc}", reply.data) from None
+        return found, len(goods)
 
     async def _task_info(self, path: str, upload_id: int, tally: CallTally) -> Mapping[str, Any] | None:
         reply = await self.client.request(
@@ -661,9 +737,18 @@ class WildberriesAdapter:
             raise ValueError("no order id")
         status = order_status(supplier or None, wb or None)
         code = as_int(order.get("currencyCode"))
-        if code != currency:
-            raise ValueError(f"currency {order.get('currencyCode')!r}, not {currency}: price not imported")
-        price = money(order.get("price"), "price") / 100
+        original: dict[str, Any] = {}
+        if code == currency:
+            price = money(order.get("price"), "price") / 100
+        elif as_int(order.get("convertedCurrencyCode")) == currency:
+            # sold in the buyer's currency; WB also gives the price in the seller's: that is ours
+            price = money(order.get("convertedPrice"), "convertedPrice") / 100
+            original = {"sold_price": str(money(order.get("price"), "price") / 100), "sold_currency": code}
+        else:
+            raise ValueError(
+                f"currency {order.get('currencyCode')!r} (converted {order.get('convertedCurrencyCode')!r}), "
+                f"neither is the shop's {currency}: price not imported"
+            )
         article = as_text(order.get("article"))
         barcodes = [str(s) for s in order.get("skus") or [] if s is not None]
         address = order.get("address")
@@ -682,6 +767,7 @@ class WildberriesAdapter:
                         "barcodes": barcodes,
                         "rid": as_text(order.get("rid")),
                         "order_uid": as_text(order.get("orderUid")),
+                        **original,
                     },
                     name=article or "",
                     quantity=1,
@@ -690,6 +776,71 @@ class WildberriesAdapter:
             ],
             delivery_address=as_text(address.get("fullAddress")) if isinstance(address, dict) else None,
         )
+
+    # ---- read-back (reconcile) ------------------------------------------------------------------------
+
+    async def compare_prices(self, items: Sequence[PriceUpdate]) -> Comparison:
+        """Our (price, whole-percent discount) against what the goods list holds, per nmID."""
+        tally = CallTally()
+        unread: dict[int, str] = {}
+        expected: dict[int, tuple[int, int, list[int]]] = {}
+        for item in items:
+            nm_id = as_int(item.keys.get("nm_id"))
+            full = whole(item.price)
+            if nm_id is None or full is None or full < 1:
+                unread[item.ref] = "not mapped to an nmID, or not a whole price"
+                continue
+            discount, _ = wb_discount(full, item.sale_price)
+            expected.setdefault(nm_id, (full, discount, []))[2].append(item.ref)
+        held = await self.read_goods(list(expected), tally) if expected else {}
+        differences = []
+        for nm_id, (full, discount, refs) in expected.items():
+            ours = f"{full} (-{discount}%)"
+            theirs = held.get(nm_id)
+            for ref in refs:
+                if theirs is None:
+                    differences.append(Difference(ref, ours, f"no card nmID {nm_id} (deleted or in the trash)", True))
+                elif theirs != (full, discount):
+                    differences.append(Difference(ref, ours, f"{theirs[0]} (-{theirs[1]}%)"))
+        return Comparison(differences, len(items) - len(unread), unread, tally.calls)
+
+    async def compare_stocks(self, items: Sequence[StockUpdate]) -> Comparison:
+        """Our stock against `POST /api/v3/stocks/{warehouseId}` (`chrtIds`, 1000 per call)."""
+        tally = CallTally()
+        unread: dict[int, str] = {}
+        default_warehouse = as_int(self.account.settings.get("warehouse_id"))
+        wanted: dict[int, dict[int, list[StockUpdate]]] = {}
+        for item in items:
+            chrt_id = as_int(item.keys.get("chrt_id"))
+            warehouse = as_int(item.keys.get("warehouse_id")) or default_warehouse
+            if chrt_id is None or warehouse is None:
+                unread[item.ref] = "not mapped to a chrtID, or no warehouse_id"
+                continue
+            wanted.setdefault(warehouse, {}).setdefault(chrt_id, []).append(item)
+        differences = []
+        for warehouse, by_chrt in wanted.items():
+            held: dict[int, int] = {}
+            for batch in chunks(list(by_chrt), STOCK_BATCH):
+                reply = await self.client.request(
+                    "POST", self._url("marketplace", f"/api/v3/stocks/{warehouse}"), groups=("stocks",),
+                    json_body={"chrtIds": batch}, tally=tally,
+                )
+                try:
+                    for row in expect_list(expect_dict(reply.data, "answer").get("stocks"), "stocks"):
+                        row = expect_dict(row, "stocks[]")
+                        chrt_id, amount = as_int(row.get("chrtId")), as_int(row.get("amount"))
+                        if chrt_id is not None and amount is not None:
+                            held[chrt_id] = amount
+                except ValueError as exc:
+                    raise self.client.bad_response(f"stocks of warehouse {warehouse}: {exc}", reply.data) from None
+            for chrt_id, group in by_chrt.items():
+                for item in group:
+                    if chrt_id not in held:
+                        differences.append(Difference(item.ref, str(item.quantity),
+                                                      f"no size chrtID {chrt_id} at warehouse {warehouse}", True))
+                    elif held[chrt_id] != item.quantity:
+                        differences.append(Difference(item.ref, str(item.quantity), str(held[chrt_id])))
+        return Comparison(differences, len(items) - len(unread), unread, tally.calls)
 
     # ---- catalogue ---------------------------------------------------------------------------------------
 

@@ -704,6 +704,88 @@ async def warehouse_list(request: web.Request) -> web.Response:
     )
 
 
+RESERVING_STATUSES = frozenset({"awaiting_packaging", "awaiting_deliver"})
+INFO_LIMIT_MAX = 1000
+
+
+def _info_page(request_body: Mapping[str, Any], state: OzonState) -> tuple[list[OzonProduct], str]:
+    """The products of a v4/v5 info method: filter.offer_id / product_id, cursor paging by product_id."""
+    limit = strict_int(request_body.get("limit", 100), "limit", minimum=1, maximum=INFO_LIMIT_MAX)
+    flt = json_object(request_body.get("filter") or {}, "filter")
+    offers = {str(o) for o in flt.get("offer_id") or []}
+    pids = {int(p) for p in flt.get("product_id") or [] if str(p).isdigit()}
+    if offers:
+        found = (state.product_by_offer(o) for o in offers)
+        products = sorted((p for p in found if p is not None), key=lambda p: p.product_id)
+    else:
+        products = sorted(state.products.values(), key=lambda p: p.product_id)
+    if pids:
+        products = [p for p in products if p.product_id in pids]
+    if request_body.get("cursor"):
+        after = int(read_cursor(str(request_body["cursor"])).get("product_id", 0))
+        products = [p for p in products if p.product_id > after]
+    page = products[:limit]
+    more = len(products) > limit
+    return page, opaque_cursor({"product_id": page[-1].product_id}) if page and more else ""
+
+
+async def info_prices(request: web.Request) -> web.Response:
+    """``POST /v5/product/info/prices``: each product's price, old_price and currency."""
+    state = request.app[OZON_STATE]
+    page, cursor = _info_page(json_object(await read_json(request) or {}, "body"), state)
+    call_record(request).items = len(page)
+    items = [
+        {
+            "offer_id": p.offer_id,
+            "product_id": p.product_id,
+            "price": {
+                "price": decimal_text(p.price) if p.price is not None else "0",
+                "old_price": decimal_text(p.old_price),
+                "min_price": decimal_text(p.min_price) if p.min_price is not None else "0",
+                "currency_code": state.currency,
+                "auto_action_enabled": False,
+            },
+            "volume_weight": 0.1,
+        }
+        for p in page
+    ]
+    return web.json_response({"items": items, "cursor": cursor, "total": len(state.products)})
+
+
+async def info_stocks(request: web.Request) -> web.Response:
+    """``POST /v4/product/info/stocks``: per product an ``fbs`` row, present (available plus what
+    unshipped postings reserve) and reserved, summed over the FBS warehouses."""
+    state = request.app[OZON_STATE]
+    page, cursor = _info_page(json_object(await read_json(request) or {}, "body"), state)
+    call_record(request).items = len(page)
+    reserved: dict[int, int] = {}
+    for posting in state.postings.values():
+        if posting.status in RESERVING_STATUSES:
+            for line in posting.products:
+                pid = int(line["product_id"])
+                reserved[pid] = reserved.get(pid, 0) + int(line["quantity"])
+    wanted = {p.product_id for p in page}
+    available_by_product: dict[int, int] = {}
+    for (_, pid), amount in state.stocks.items():
+        if pid in wanted:
+            available_by_product[pid] = available_by_product.get(pid, 0) + amount
+    items = []
+    for p in page:
+        available = available_by_product.get(p.product_id, 0)
+        held = reserved.get(p.product_id, 0)
+        items.append(
+            {
+                "offer_id": p.offer_id,
+                "product_id": p.product_id,
+                "stocks": [
+                    {"type": "fbs", "present": available + held, "reserved": held, "sku": p.sku,
+                     "shipment_type": "SHIPMENT_TYPE_GENERAL", "warehouse_ids": sorted(state.warehouses)},
+                ],
+            }
+        )
+    return web.json_response({"items": items, "cursor": cursor, "total": len(state.products)})
+
+
 async def product_list(request: web.Request) -> web.Response:
     # The fact sheet names no Ozon catalogue endpoint; /v3/product/list is the current list method
     # (filter + last_id paging) and gives the (offer_id, product_id) pairs the mapping needs.
@@ -886,6 +968,8 @@ def create_app(state: OzonState | None = None) -> web.Application:
     app.router.add_post("/v2/products/stocks", update_stocks)
     app.router.add_post("/v2/warehouse/list", warehouse_list)
     app.router.add_post("/v3/product/list", product_list)
+    app.router.add_post("/v5/product/info/prices", info_prices)
+    app.router.add_post("/v4/product/info/stocks", info_stocks)
     app.router.add_post("/v4/posting/fbs/list", posting_list)
     app.router.add_post("/v4/posting/fbs/unfulfilled/list", posting_unfulfilled_list)
     app.router.add_post("/v3/posting/fbs/get", posting_get)

@@ -4,9 +4,16 @@ One application serves the three real hosts, whose path prefixes do not collide:
 
 * ``content-api.wildberries.ru``: ``POST /content/v2/get/cards/list``;
 * ``discounts-prices-api.wildberries.ru``: ``POST /api/v2/upload/task``, ``GET /api/v2/history/tasks``,
-  ``GET /api/v2/buffer/tasks``, ``GET /api/v2/history/goods/task``;
+  ``GET /api/v2/buffer/tasks``, ``GET /api/v2/history/goods/task``, ``GET /api/v2/list/goods/filter``;
 * ``marketplace-api.wildberries.ru``: ``GET /api/v3/warehouses``, ``PUT /api/v3/stocks/{warehouseId}``,
-  ``GET /api/v3/orders/new``, ``POST /api/v3/orders/status``, ``GET /api/v3/orders``.
+  ``POST /api/v3/stocks/{warehouseId}`` (read by ``chrtIds``), ``GET /api/v3/orders/new``,
+  ``POST /api/v3/orders/status``, ``GET /api/v3/orders``.
+
+A card moved to the trash (:meth:`WildberriesState.trash_card`) is gone for the prices API: an
+upload of only such cards (or of unchanged prices) gets WB's ambiguous 400 "All item Nos. are
+specified incorrectly, or the specified prices and discounts are already set", and the goods list
+no longer shows it. Orders sold in another currency carry ``price``/``currencyCode`` in the buyer's
+currency and ``convertedPrice``/``convertedCurrencyCode`` in the seller's (see ``add_orders``).
 
 Auth: ``Authorization: <token>`` (a ``Bearer`` prefix is tolerated, as reported for the real API).
 A token may be limited to categories (``content``, ``prices``, ``marketplace``).
@@ -64,7 +71,10 @@ STATUS_BATCH_MAX = 1000
 CARDS_LIMIT_MAX = 100
 ORDERS_LIMIT_MAX = 1000
 ORDERS_PERIOD_MAX = 30 * 24 * 3600
-ALREADY_SET = "The specified prices and discounts are already set"
+# WB's one answer for an upload in which no item can change: every nmID is unknown (the card was
+# deleted or is in the trash) or already has exactly that price and discount. It does not say which.
+ALREADY_SET = "All item Nos. are specified incorrectly, or the specified prices and discounts are already set"
+GOODS_LIMIT_MAX = 1000
 SUPPLIER_STATUSES: tuple[str, ...] = ("new", "confirm", "complete", "cancel", "cancel_carrier")
 WB_STATUSES: tuple[str, ...] = (
     "waiting",
@@ -559,6 +569,8 @@ class WildberriesState(SandboxState):
 
         ``{"id"?, "chrtId" | "nmId" | "article", "price"? (x100), "createdAt"? (RFC3339), "warehouseId"?,
         "orderUid"?, "rid"?, "supplierStatus"?: "new", "wbStatus"?: "waiting", "reserve"?: true}``.
+        A sale in another currency: ``"currencyCode": 643, "price": <roubles x100>, "convertedPrice":
+        <so'm x100>`` (``convertedCurrencyCode`` defaults to the seller's, 860).
         With ``reserve`` the size's stock at the warehouse drops by one.
         """
         specs = [data] if isinstance(data, dict) and "orders" not in data else control_list(data, "orders")
@@ -599,6 +611,9 @@ class WildberriesState(SandboxState):
             raise SandboxError(f"unknown warehouse {warehouse_id}")
         created = parse_rfc3339(spec["createdAt"], "createdAt") if spec.get("createdAt") else self.now()
         price = control_int(spec.get("price", card.sale_price_x100()), "price")
+        currency = control_int(spec.get("currencyCode", self.currency_code), "currencyCode")
+        converted_currency = control_int(spec.get("convertedCurrencyCode", self.currency_code), "convertedCurrencyCode")
+        converted = control_int(spec.get("convertedPrice", price), "convertedPrice")
         supplier = str(spec.get("supplierStatus", "new"))
         wb_status = str(spec.get("wbStatus", "waiting"))
         if supplier not in SUPPLIER_STATUSES or wb_status not in WB_STATUSES:
@@ -616,11 +631,11 @@ class WildberriesState(SandboxState):
             "skus": list(size.skus),
             "price": price,
             "finalPrice": price,
-            "convertedPrice": price,
-            "convertedFinalPrice": price,
+            "convertedPrice": converted,
+            "convertedFinalPrice": converted,
             "salePrice": price,
-            "currencyCode": self.currency_code,
-            "convertedCurrencyCode": self.currency_code,
+            "currencyCode": currency,
+            "convertedCurrencyCode": converted_currency,
             "warehouseId": warehouse_id,
             "officeId": warehouse.office_id,
             "offices": ["Tashkent"],
@@ -657,6 +672,11 @@ class WildberriesState(SandboxState):
         if "supplyId" in data:
             self.orders[oid]["supplyId"] = data["supplyId"]
         return {**self.orders[oid], "supplierStatus": supplier, "wbStatus": wb_status}
+
+    def trash_card(self, nm_id: int) -> None:
+        """The seller deleted the card (it went to the trash): the prices API no longer knows it."""
+        if self.cards.pop(nm_id, None) is None:
+            raise SandboxError(f"no card {nm_id}")
 
     def stock_levels(self, keys: Sequence[str]) -> dict[str, int | None]:
         """The stock per chrtId at the first warehouse (where a seeded ``amount`` goes)."""
@@ -818,9 +838,11 @@ async def upload_prices(request: web.Request) -> web.Response:
             status=208,
         )
     unchanged = all(
-        e["nmID"] in state.cards
-        and e.get("price", state.cards[e["nmID"]].price) == state.cards[e["nmID"]].price
-        and e.get("discount", state.cards[e["nmID"]].discount) == state.cards[e["nmID"]].discount
+        e["nmID"] not in state.cards
+        or (
+            e.get("price", state.cards[e["nmID"]].price) == state.cards[e["nmID"]].price
+            and e.get("discount", state.cards[e["nmID"]].discount) == state.cards[e["nmID"]].discount
+        )
         for e in clean
     )
     if unchanged:
@@ -862,6 +884,63 @@ async def history_goods(request: web.Request) -> web.Response:
     return web.json_response(
         {"data": {"uploadID": task.upload_id, "historyGoods": goods}, "error": False, "errorText": ""}
     )
+
+
+@_styled("prices")
+async def goods_filter(request: web.Request) -> web.Response:
+    """``GET /api/v2/list/goods/filter?limit&offset[&filterNmID]``: current prices of the cards."""
+    state = request.app[WB_STATE]
+    limit = query_int(request, "limit", minimum=1, maximum=GOODS_LIMIT_MAX)
+    offset = query_int(request, "offset", default=0, minimum=0)
+    wanted = query_int(request, "filterNmID", default=-1)
+    cards = [c for _, c in sorted(state.cards.items()) if wanted < 0 or c.nm_id == wanted]
+    page = cards[offset : offset + limit]
+    call_record(request).items = len(page)
+    goods = [
+        {
+            "nmID": c.nm_id,
+            "vendorCode": c.vendor_code,
+            "sizes": [
+                {
+                    "sizeID": s.chrt_id,
+                    "price": c.price,
+                    "discountedPrice": c.sale_price_x100() / 100,
+                    "clubDiscountedPrice": c.sale_price_x100() / 100,
+                    "techSizeName": s.tech_size,
+                }
+                for s in c.sizes
+            ],
+            "currencyIsoCode4217": state.currency_iso,
+            "discount": c.discount,
+            "clubDiscount": 0,
+            "editableSizePrice": False,
+        }
+        for c in page
+    ]
+    return web.json_response({"data": {"listGoods": goods}, "error": False, "errorText": ""})
+
+
+@_styled("marketplace")
+async def read_stocks(request: web.Request) -> web.Response:
+    """``POST /api/v3/stocks/{warehouseId}`` ``{"chrtIds": [...]}`` (1..1000): the amounts."""
+    state = request.app[WB_STATE]
+    try:
+        warehouse_id = int(request.match_info["warehouseId"])
+    except ValueError as exc:
+        raise ApiError(400, "warehouseId must be an integer", code="IncorrectParameter") from exc
+    warehouse = state.warehouses.get(warehouse_id)
+    if warehouse is None or warehouse.is_deleting:
+        raise ApiError(404, "Warehouse not found", code="NotFound")
+    body = json_object(await read_json(request), "body")
+    ids = body.get("chrtIds")
+    if not isinstance(ids, list) or not 1 <= len(ids) <= STOCK_BATCH_MAX:
+        raise ApiError(400, f"chrtIds must be an array of 1..{STOCK_BATCH_MAX} ids", code="IncorrectRequestBody")
+    if any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
+        raise ApiError(400, "chrtIds[] must be integers", code="IncorrectRequestBody")
+    call_record(request).items = len(ids)
+    stock = state.stocks.get(warehouse_id, {})
+    rows = [{"chrtId": i, "amount": stock.get(i, 0)} for i in ids if i in state.chrt_index]
+    return web.json_response({"stocks": rows})
 
 
 @_styled("marketplace")
@@ -1018,8 +1097,10 @@ def create_app(state: WildberriesState | None = None) -> web.Application:
     app.router.add_get("/api/v2/history/tasks", history_tasks)
     app.router.add_get("/api/v2/buffer/tasks", buffer_tasks)
     app.router.add_get("/api/v2/history/goods/task", history_goods)
+    app.router.add_get("/api/v2/list/goods/filter", goods_filter)
     app.router.add_get("/api/v3/warehouses", warehouses)
     app.router.add_put("/api/v3/stocks/{warehouseId}", put_stocks)
+    app.router.add_post("/api/v3/stocks/{warehouseId}", read_stocks)
     app.router.add_get("/api/v3/orders/new", orders_new)
     app.router.add_post("/api/v3/orders/status", orders_status)
     app.router.add_get("/api/v3/orders", orders_list)
