@@ -175,9 +175,14 @@ class Banner(_Row):
     link_url: str | None
     sort_order: int | None
     is_active: bool | None
+    image_url_ru: str | None = None  # migration 0009: the Russian artwork
 
     def title(self, lang: str) -> str | None:
         return (self.title_ru if lang == "ru" else None) or self.title_uz
+
+    def image(self, lang: str) -> str:
+        """The artwork in the customer's language, the schema's one where there is none."""
+        return (self.image_url_ru if lang == "ru" else None) or self.image_url
 
 
 @dataclass(frozen=True, slots=True)

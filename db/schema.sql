@@ -525,3 +525,25 @@ ALTER TABLE marketplace_sync_state
     ADD COLUMN retry_at TIMESTAMP;
 
 CREATE INDEX idx_sync_logs_open ON sync_logs(marketplace_id, sync_type) WHERE completed_at IS NULL;
+
+-- (0009) forgiving search (folded names, trigram index); per-language banner artwork
+
+CREATE FUNCTION store_search_fold(value TEXT) RETURNS TEXT
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT btrim(regexp_replace(translate(translate(
+        replace(replace(replace(replace(replace(replace(replace(replace(replace(
+            lower(translate(value, 'АБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯЎҚҒҲ', 'абвгдеёжзийклмнопрстуфхцчшщъыьэюяўқғҳ')),
+            'дж', 'j'), 'ж', 'j'), 'ш', 'sh'), 'щ', 'sh'), 'ч', 'ch'), 'ю', 'yu'), 'я', 'ya'), 'ц', 's'), 'ph', 'f'),
+        'абвгдеёзийклмнопрстуфхыэўқғҳъь' || '''ʻʼ‘’`´',
+        'abvgdeeziyklmnoprstufhieokgh'),
+        'xq', 'hk'), '[^a-z0-9]+', ' ', 'g'))
+$$;
+
+ALTER TABLE products ADD COLUMN search_text TEXT GENERATED ALWAYS AS (
+    ' ' || store_search_fold(name_uz) || ' ' || store_search_fold(COALESCE(name_ru, '')) || ' '
+    || store_search_fold(sku) || ' '
+) STORED;
+
+CREATE INDEX idx_products_search_text_trgm ON products USING gin (search_text gin_trgm_ops);
+
+ALTER TABLE banners ADD COLUMN image_url_ru TEXT;

@@ -187,6 +187,7 @@ async def seed_demo(pool: asyncpg.Pool, media_dir: Path | None = None) -> dict[s
                 assert product is not None
                 link_id = product.id
             await banners.create(conn, title_uz=title_uz, title_ru=title_ru, image_url=image,
+                                 image_url_ru=image.replace(".svg", "-ru.svg"),  # the artwork in Russian
                                  link_type=link_type, link_id=link_id, sort_order=index)
             created["banners"] += 1
     return created

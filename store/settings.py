@@ -65,12 +65,18 @@ class Settings(BaseSettings):
     click_pay_url: str = Field(default="https://my.click.uz/services/pay", alias="CLICK_PAY_URL")
     telegram_payment_provider_token: SecretStr | None = Field(default=None, alias="TELEGRAM_PAYMENT_PROVIDER_TOKEN")
     payment_timeout_minutes: int = Field(default=30, ge=1, le=720, alias="PAYMENT_TIMEOUT_MINUTES")
+    # "Contact the shop" on the Mini App's order screen: a Telegram username and/or a phone.
+    shop_telegram: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]{4,31}$", alias="SHOP_TELEGRAM")
+    shop_phone: str | None = Field(default=None, pattern=r"^\+[0-9]{7,15}$", alias="SHOP_PHONE")
+    # The Mini App's short name from @BotFather (t.me/<bot>/<short name>): shared product links open it.
+    webapp_short_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{3,30}$", alias="WEBAPP_SHORT_NAME")
     web_processes: Annotated[int, NoDecode] = Field(default=1, alias="WEB_PROCESSES")
 
     @field_validator("database_url", "redis_url", "bot_token", "webapp_url", "telegram_api_url",
                      "webhook_url", "webhook_secret", "payme_merchant_id", "payme_key", "click_service_id",
                      "click_merchant_id", "click_secret_key", "click_merchant_user_id",
-                     "telegram_payment_provider_token", mode="before")
+                     "telegram_payment_provider_token", "shop_telegram", "shop_phone", "webapp_short_name",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

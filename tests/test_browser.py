@@ -176,16 +176,20 @@ async def test_a_customer_browses_searches_buys_and_sees_the_order(browser: Any,
     assert "choy" in page.url
     await shot(page, "uz-light-390-search")
 
-    # The product page: add two units; the client is asked for haptic feedback.
+    # The product page: the MainButton adds to the cart (with the price), the stepper takes it to two
+    # units at once; the client is asked for haptic feedback.
     await page.click("[data-product]:has-text('Ko\\'k choy') .name")
     await page.wait_for_selector(".product-name:has-text('Ko\\'k choy')")
-    await page.click(".buy-row .step:last-child")
-    await page.click(".add-to-cart")
-    await page.wait_for_selector("#cart-badge:not([hidden])")
+    await wait_main_button(page, "Savatga qo'shish · 18 000 so'm")
+    assert await page.is_hidden("#tabbar")  # the MainButton is the action: no tab bar beside it
+    await press_main_button(page)
+    await page.wait_for_selector(".buy-row:not([hidden])")
+    await page.click(".buy-row .step.plus")
+    await page.wait_for_function("document.getElementById('cart-badge').textContent === '2'")
     haptics = await client_events(page, "web_app_trigger_haptic_feedback")
     assert haptics, "adding to the cart must ask for haptic feedback"
-    button = await wait_main_button(page, "Savatga o'tish")
-    assert "56 000 so'm" in button["text"]  # 2 x 18 000 + 20 000 delivery
+    button = await wait_main_button(page, "56 000 so'm")  # 2 x 18 000 + 20 000 delivery
+    assert "Savatga o'tish" in button["text"]
 
     # Main button: to the cart, then to checkout.
     await press_main_button(page)
@@ -246,13 +250,16 @@ async def test_the_local_copy_of_telegrams_script_is_used_when_telegram_org_is_u
     await page.goto(mini_app_url(shop, theme="light", language_code="uz", telegram_id=800000003))
     await page.wait_for_selector("[data-category]")
     scripts = await page.evaluate("[...document.scripts].map(s => s.src).filter(Boolean)")
-    assert any("/static/vendor/telegram-web-app.js" in src for src in scripts)
+    assert any("/assets/telegram-web-app." in src for src in scripts)
     assert await page.evaluate("window.Telegram.WebApp.initDataUnsafe.user.id") == 800000003
     # No Telegram client around the page: the main button is drawn by the page itself.
     await page.click("[data-product] [data-add]")
+    await page.wait_for_selector("#cart-badge:has-text('1')")
+    await page.click("#tabbar [data-tab=cart]")
+    await page.wait_for_selector("[data-line]")
     await page.wait_for_selector("#main-button-fallback:not([hidden])")
     await page.click("#main-button-fallback button")
-    await page.wait_for_selector("[data-line]")
+    await page.wait_for_selector("input[name=customer_name]")
     assert page.errors == []
 
 
@@ -271,8 +278,8 @@ async def test_screenshots_in_both_languages_and_themes(browser: Any, shop: Shop
         await shot(page, f"{name}-home")
         await page.evaluate(f"location.hash = '#/p/{tea.id}'")
         await page.wait_for_selector(".product-name")
-        await page.click(".add-to-cart")
-        await page.wait_for_selector("#main-button-fallback:not([hidden])")
+        await page.click("#main-button-fallback button")  # add to cart · price
+        await page.wait_for_selector(".buy-row:not([hidden])")
         await shot(page, f"{name}-product")
         await page.evaluate("location.hash = '#/c/1'")
         await page.wait_for_selector(".subcats")
@@ -319,7 +326,7 @@ async def test_a_changed_price_is_shown_and_confirmed_before_the_order_is_placed
     await page.wait_for_selector(".notice.warn:not([hidden])")
     assert "цены изменились" in (await page.inner_text(".notice.warn")).lower()
     await wait_main_button(page, "185 000 сум")  # 165 000 + 20 000 delivery, for the customer to confirm
-    assert "165 000 сум" in await page.inner_text(".checkout-page .row.small")  # the line shows the new price
+    assert "165 000 сум" in await page.inner_text(".checkout-page .order-line")  # the line shows the new price
     assert await shop.pool.fetchval("SELECT count(*) FROM orders") == 0
     await shot(page, "ru-dark-390-price-changed")
 

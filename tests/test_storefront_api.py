@@ -12,6 +12,7 @@ import pytest
 from store.settings import Settings
 from tests.conftest import MakeClient
 from tests.tma import Shop, start_shop
+from webapp.cache import CATALOG_CACHE
 from webapp.ratelimit import WriteRateLimit
 
 
@@ -297,3 +298,30 @@ async def test_too_many_writes_by_one_customer_get_429_others_and_reads_do_not(
     assert (await hasty.get("/api/cart")).status == 200  # reading is not limited
     assert (await hasty.get("/api/cart")).body["lines"][0]["quantity"] == 5  # the refused writes wrote nothing
     assert (await calm.put_cart(tea.id, 1)).status == 200  # another customer has their own budget
+
+
+async def test_banners_artwork_follows_the_language_with_a_fallback(shop: Shop) -> None:
+    uz = (await shop.customer(700000201, language_code="uz").get("/api/home")).body["banners"]
+    ru = (await shop.customer(700000202, language_code="ru").get("/api/home")).body["banners"]
+    assert uz[0]["image_url"] == "/static/img/banner-sale.svg"
+    assert ru[0]["image_url"] == "/static/img/banner-sale-ru.svg"
+    await shop.pool.execute("UPDATE banners SET image_url_ru = NULL")  # no Russian artwork: the one there is
+    shop.app[CATALOG_CACHE].invalidate()
+    ru = (await shop.customer(700000203, language_code="ru").get("/api/home")).body["banners"]
+    assert ru[0]["image_url"] == "/static/img/banner-sale.svg"
+
+
+async def test_filters_in_stock_and_price_range(shop: Shop) -> None:
+    customer = shop.customer(700000204)
+    body = (await customer.get("/api/products?in_stock=1&per_page=50&page=1")).body
+    assert body["items"] and all(p["stock_quantity"] > 0 for p in body["items"])
+    body = (await customer.get("/api/products?price_min=100000&price_max=200000&per_page=50")).body
+    prices = [Decimal(p["current_price"]) for p in body["items"]]
+    assert prices and all(100_000 <= p <= 200_000 for p in prices)
+    # the price paid today counts: a sale price inside the range, the list price outside it
+    cheap = (await customer.get("/api/products?price_max=99000&per_page=50")).body["items"]
+    assert "AS-FIT-MAT" in [p["sku"] for p in cheap]
+    reply = await customer.get("/api/products?price_min=300&price_max=200")
+    assert reply.status == 400 and "price_min" in reply.error["fields"]
+    reply = await customer.get("/api/products?price_min=abc")
+    assert reply.status == 400 and "price_min" in reply.error["fields"]

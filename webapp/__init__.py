@@ -9,6 +9,7 @@ import jinja2
 from aiohttp import web
 
 from webapp import health, media, pages, payments
+from webapp.assets import compression_middleware
 from webapp.middleware import error_middleware
 from webapp.security import security_headers
 
@@ -23,6 +24,7 @@ def setup_webapp(app: web.Application) -> None:
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(["html", "xml"]),
     )
+    app.middlewares.append(compression_middleware)  # outermost: error answers are compressed too
     app.middlewares.append(error_middleware)
     app.on_response_prepare.append(security_headers)
     # aiohttp refuses a request line over 8,190 bytes with a plain-text 400 before any handler or

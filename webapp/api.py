@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from db.models import Order, OrderItem
-from db.repos import cart, orders, payments, users
+from db.models import Order, OrderItem, Product
+from db.repos import cart, orders, payments, products, users
 from store import keys
 from store.errors import NotFound, ValidationFailed
 from store.i18n import LANGUAGES, t
@@ -31,6 +31,12 @@ log = logging.getLogger(__name__)
 MAX_ID = INT4_MAX  # the schema's SERIAL ids are int4
 ORDERS_PER_PAGE = 20
 MAX_ORDER_NUMBER = 50  # orders.order_number is VARCHAR(50)
+
+
+async def _pictures(request: web.Request, items: list[OrderItem]) -> dict[int, Product]:
+    """The products of these order lines that still exist (for their thumbnails), by id."""
+    ids = sorted({i.product_id for i in items if i.product_id is not None})
+    return {p.id: p for p in await products.get_many(request.app[keys.DB], ids)} if ids else {}
 
 
 def _lang(request: web.Request) -> str:
@@ -79,7 +85,14 @@ async def get_me(request: web.Request) -> web.Response:
     db = request.app[keys.DB]
     current = await users.get(db, request[USER].id) or request[USER]
     body = serialize.user(current, cart_count=await cart.count_lines(db, current.id))
-    body["payment_methods"] = list(request.app[keys.SETTINGS].payment_methods)
+    settings = request.app[keys.SETTINGS]
+    body["payment_methods"] = list(settings.payment_methods)
+    contact = {"telegram": settings.shop_telegram, "phone": settings.shop_phone}
+    body["shop_contact"] = contact if any(contact.values()) else None
+    # Where a shared product link points (…?startapp=p_<id>), once the bot's username is known.
+    bot = request.app[keys.TELEGRAM].bot_username if keys.TELEGRAM in request.app else None
+    short = settings.webapp_short_name
+    body["share_base"] = (f"https://t.me/{bot}/{short}" if short else f"https://t.me/{bot}") if bot else None
     return _json(body)
 
 
@@ -125,10 +138,12 @@ async def list_products(request: web.Request) -> web.Response:
         per_page=query.get("per_page"),
     )
     on_sale = query.get("on_sale") in ("1", "true")
+    filters = catalog.parse_filters(in_stock=query.get("in_stock"), price_min=query.get("price_min"),
+                                    price_max=query.get("price_max"))
 
     async def build() -> Any:
         result = await catalog.search_products(request.app[keys.DB], category_id=category_id, query=q, sort=sort,
-                                               page=page, per_page=per_page, on_sale=on_sale)
+                                               page=page, per_page=per_page, on_sale=on_sale, filters=filters)
         return serialize.product_page(result, _lang(request))
 
     return await _cached_json(request, build)
@@ -222,7 +237,7 @@ async def _order_body(request: web.Request, order: Order, items: list[OrderItem]
     `link_may_fail`: an order already placed is answered even when Telegram could not make its
     invoice link (the order screen's pay button asks again)."""
     user, lang = request[USER], _lang(request)
-    body = serialize.order(order, items, lang, user.id)
+    body = serialize.order(order, items, lang, user.id, await _pictures(request, items))
     info = payment_service.info(order, await payments.get(request.app[keys.DB], order.id))
     url = None
     if with_link and info is not None and info.payable:
@@ -260,9 +275,10 @@ async def list_orders(request: web.Request) -> web.Response:
     items = await orders.items_for_orders(db, [o.id for o in rows])
     paid_how = await payments.for_orders(db, [o.id for o in rows])
     total = await orders.count_for_user(db, user.id)
+    pictures = await _pictures(request, [i for o in rows for i in items[o.id]])
     bodies = []
     for o in rows:
-        body = serialize.order(o, items[o.id], _lang(request), user.id)
+        body = serialize.order(o, items[o.id], _lang(request), user.id, pictures)
         body["payment"] = serialize.payment(payment_service.info(o, paid_how.get(o.id)), _lang(request))
         bodies.append(body)
     return _json({

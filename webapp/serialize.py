@@ -83,7 +83,7 @@ def product_page(page: ProductPage, lang: str) -> dict[str, Any]:
 
 
 def banner(row: Banner, lang: str) -> dict[str, Any]:
-    return {"id": row.id, "title": row.title(lang), "image_url": row.image_url, "link_type": row.link_type,
+    return {"id": row.id, "title": row.title(lang), "image_url": row.image(lang), "link_type": row.link_type,
             "link_id": row.link_id, "link_url": row.link_url}
 
 
@@ -123,13 +123,20 @@ def cart(view: CartView, lang: str) -> dict[str, Any]:
     }
 
 
-def order_item(row: OrderItem, lang: str) -> dict[str, Any]:
+def order_item(row: OrderItem, lang: str, found: Product | None = None) -> dict[str, Any]:
+    """A line as it was ordered; `product` (its photo, for a thumbnail) while the product exists."""
+    picture = None
+    if found is not None:
+        picture = {"id": found.id, "has_image": bool(found.image_url),
+                   "image_url": found.image_url or PLACEHOLDER_IMAGE,
+                   "thumb_url": media.thumb_url(found.image_url) or found.image_url or PLACEHOLDER_IMAGE}
     return {"product_id": row.product_id, "name": row.product_name, "sku": row.product_sku,
             "price": money(row.price), "quantity": row.quantity, "subtotal": money(row.subtotal),
-            "subtotal_text": format_money(row.subtotal, lang)}
+            "subtotal_text": format_money(row.subtotal, lang), "product": picture}
 
 
-def order(row: Order, items: list[OrderItem], lang: str, customer_id: int) -> dict[str, Any]:
+def order(row: Order, items: list[OrderItem], lang: str, customer_id: int,
+          products: dict[int, Product] | None = None) -> dict[str, Any]:
     return {
         "id": row.id, "order_number": row.order_number, "source": row.source,
         "status": row.status, "status_text": t(f"order.status.{row.status}", lang),
@@ -141,7 +148,8 @@ def order(row: Order, items: list[OrderItem], lang: str, customer_id: int) -> di
         "total_text": format_money(row.total, lang),
         "created_at": timestamp(row.created_at), "confirmed_at": timestamp(row.confirmed_at),
         "delivered_at": timestamp(row.delivered_at), "cancelled_at": timestamp(row.cancelled_at),
-        "items": [order_item(i, lang) for i in items], "item_count": sum(i.quantity for i in items),
+        "items": [order_item(i, lang, (products or {}).get(i.product_id or 0)) for i in items],
+ "item_count": sum(i.quantity for i in items),
         "can_cancel": "cancelled" in allowed_next(row, Actor.customer(customer_id)),
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from db.models import Banner
 from db.pool import Executor
 
-_COLUMNS = "id, title_uz, title_ru, image_url, link_type, link_id, link_url, sort_order, is_active"
+_COLUMNS = "id, title_uz, title_ru, image_url, link_type, link_id, link_url, sort_order, is_active, image_url_ru"
 
 
 async def list_active(db: Executor) -> list[Banner]:
@@ -16,12 +16,13 @@ async def list_active(db: Executor) -> list[Banner]:
 async def create(
     db: Executor, *, title_uz: str | None, title_ru: str | None, image_url: str,
     link_type: str | None = None, link_id: int | None = None, link_url: str | None = None,
-    sort_order: int = 0,
+    sort_order: int = 0, image_url_ru: str | None = None,
 ) -> Banner:
     row = await db.fetchrow(
-        f"""INSERT INTO banners (title_uz, title_ru, image_url, link_type, link_id, link_url, sort_order)
-            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}""",
-        title_uz, title_ru, image_url, link_type, link_id, link_url, sort_order,
+        f"""INSERT INTO banners (title_uz, title_ru, image_url, link_type, link_id, link_url, sort_order,
+                                 image_url_ru)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}""",
+        title_uz, title_ru, image_url, link_type, link_id, link_url, sort_order, image_url_ru,
     )
     assert row is not None
     return Banner.from_record(row)

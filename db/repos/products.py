@@ -7,9 +7,13 @@ inside the caller's transaction; nothing else writes `stock_quantity`.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from db.models import Product
 from db.pool import Executor
+
+if TYPE_CHECKING:
+    from store.services.catalog import Filters
 
 _COLUMNS = (
     "id, sku, barcode, name_uz, name_ru, description_uz, description_ru, category_id, price, "
@@ -132,38 +136,77 @@ async def low_stock(db: Executor, threshold: int) -> list[Product]:
 
 
 # ORDER BY clauses by the API's sort names; identifiers cannot be parameters, so only these exist.
+# "relevance" (the default with a query, see store.services.catalog) is `RELEVANCE` first, then popular.
 SEARCH_ORDER = {
+    "relevance": "order_count DESC, view_count DESC, id",
     "popular": "order_count DESC, view_count DESC, id",
     "price_asc": "COALESCE(sale_price, price), id",
     "price_desc": "COALESCE(sale_price, price) DESC, id",
     "newest": "created_at DESC, id DESC",
 }
 
+# How well a product matches the folded query q.f (migration 0009): a whole word at the start of a
+# name, a whole word anywhere, the start of a name, every word inside the names, then typos by
+# trigram word similarity.
+RELEVANCE = """CASE
+        WHEN p.search_text LIKE ' ' || q.f || ' %'
+          OR ' ' || store_search_fold(COALESCE(p.name_ru, '')) || ' ' LIKE ' ' || q.f || ' %' THEN 0
+        WHEN p.search_text LIKE '% ' || q.f || ' %' THEN 1
+        WHEN p.search_text LIKE ' ' || q.f || '%'
+          OR ' ' || store_search_fold(COALESCE(p.name_ru, '')) LIKE ' ' || q.f || '%' THEN 2
+        WHEN NOT EXISTS (SELECT 1 FROM unnest(q.words) w WHERE p.search_text NOT LIKE '%' || w || '%') THEN 3
+        ELSE 4 END, word_similarity(q.f, p.search_text) DESC"""
+
 
 async def search(
     db: Executor, *, category_ids: list[int] | None = None, name_pattern: str | None = None,
     code: str | None = None, on_sale: bool = False, sort: str = "popular", limit: int = 20, offset: int = 0,
+    query: str | None = None, filters: Filters | None = None,
 ) -> tuple[list[Product], int]:
     """Active products, one page of them and the total count.
 
-    `name_pattern` is an ILIKE pattern matched against both names (served by the trigram indexes)
-    and the SKU; `code` is matched exactly against the barcode; a product matches when any does.
-    `sort` is a key of SEARCH_ORDER.
+    `query` is the customer's words, folded in SQL by store_search_fold (migration 0009): a product
+    matches when every folded word is inside its folded names or SKU, or (a word of four letters or
+    more) close to a word of them: a typo, pg_trgm word similarity at least 0.5 ("samsng" is 0.57 to
+    Samsung, unrelated words stay under 0.35; pg_trgm's `<%` threshold is 0.6, which misses it).
+    `name_pattern` (an ILIKE pattern) is matched against both names and the SKU as written; `code`
+    exactly against the barcode; a product matches when any does. `sort` is a key of SEARCH_ORDER;
+    "relevance" ranks by RELEVANCE first. `filters` (store.services.catalog.Filters): in stock only,
+    and the price paid today between price_min and price_max.
     """
-    where = """is_active = TRUE
-              AND ($1::int[] IS NULL OR category_id = any($1::int[]))
-              AND ($2::text IS NULL OR name_uz ILIKE $2 OR name_ru ILIKE $2 OR sku ILIKE $2 OR barcode = $3)
-              AND (NOT $4 OR sale_price IS NOT NULL AND sale_price < price)"""
-    args = (category_ids, name_pattern, code, on_sale)
+    where = """p.is_active = TRUE
+              AND ($1::int[] IS NULL OR p.category_id = any($1::int[]))
+              AND ($2::text IS NULL OR p.name_uz ILIKE $2 OR p.name_ru ILIKE $2 OR p.sku ILIKE $2
+                   OR p.barcode = $3
+                   OR q.f <> '' AND NOT EXISTS (
+                       SELECT 1 FROM unnest(q.words) w
+                       WHERE p.search_text NOT LIKE '%' || w || '%'
+                         AND (length(w) < 4 OR word_similarity(w, p.search_text) < 0.5)))
+              AND (NOT $4 OR p.sale_price IS NOT NULL AND p.sale_price < p.price)
+              AND (NOT $6 OR p.stock_quantity > 0)
+              AND ($7::numeric IS NULL OR CASE WHEN p.sale_price < p.price THEN p.sale_price ELSE p.price END >= $7)
+              AND ($8::numeric IS NULL OR CASE WHEN p.sale_price < p.price THEN p.sale_price ELSE p.price END <= $8)"""
+    folded = """(SELECT f, string_to_array(f, ' ') AS words
+                 FROM (SELECT store_search_fold($5::text) AS f) s) q"""
+    in_stock = bool(filters and filters.in_stock)
+    low = filters.price_min if filters else None
+    high = filters.price_max if filters else None
+    args = (category_ids, name_pattern, code, on_sale, query, in_stock, low, high)
+    order = SEARCH_ORDER[sort]
+    if sort == "relevance" and query:
+        order = f"{RELEVANCE}, {order}"
+    columns = ", ".join(f"p.{c}" for c in COLUMN_NAMES)
     rows = await db.fetch(
-        f"""SELECT {_COLUMNS}, count(*) OVER () AS total_count FROM products WHERE {where}
-            ORDER BY {SEARCH_ORDER[sort]} LIMIT $5 OFFSET $6""",
+        f"""SELECT {columns}, count(*) OVER () AS total_count FROM products p, {folded} WHERE {where}
+            ORDER BY {order}
+            LIMIT $9 OFFSET $10""",
         *args, limit, offset,
     )
     if rows:
         total = int(rows[0]["total_count"])
     else:  # past the last page (or nothing matches): the count still tells how many there are
-        total = 0 if offset == 0 else int(await db.fetchval(f"SELECT count(*) FROM products WHERE {where}", *args))
+        total = 0 if offset == 0 else int(await db.fetchval(
+            f"SELECT count(*) FROM products p, {folded} WHERE {where}", *args))
     return Product.from_records(rows), total
 
 

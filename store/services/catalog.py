@@ -67,6 +67,20 @@ async def category_view(db: Executor, category_id: int) -> CategoryView:
     return CategoryView(category, parent, await categories.children(db, category.id))
 
 
+# Brands as Russian speakers spell them in Cyrillic where the folding alone (store_search_fold,
+# migration 0009) does not reach the Latin name ("самсунг" and "хонор" fold to samsung and honor).
+BRAND_NAMES = {
+    "айфон": "iphone", "айфоны": "iphone", "эпл": "apple", "эппл": "apple", "сяоми": "xiaomi",
+    "ксиоми": "xiaomi", "ксяоми": "xiaomi", "техно": "tecno", "аирподс": "airpods", "эйрподс": "airpods",
+    "джибиэль": "jbl", "джбл": "jbl", "филипс": "philips", "анкер": "anker", "редми": "redmi",
+}
+
+
+def with_brand_names(query: str) -> str:
+    """The query with Cyrillic brand spellings replaced by the brands' own Latin names."""
+    return " ".join(BRAND_NAMES.get(word.lower().replace("ё", "е"), word) for word in query.split())
+
+
 def like_pattern(query: str) -> str:
     """A customer's words as an ILIKE pattern: LIKE's own wildcards are taken literally, any kind of
     apostrophe matches any other, and the words must appear in the given order."""
@@ -96,7 +110,8 @@ def parse_search(
         query = " ".join((q or "").split()) or None
         if query is not None and len(query) > MAX_QUERY_LENGTH:
             problems["q"] = "error.query_too_long"
-    chosen_sort = sort or DEFAULT_SORT
+    # No sort chosen: the best matches first when there are words, the most popular otherwise.
+    chosen_sort = sort or ("relevance" if query else DEFAULT_SORT)
     if chosen_sort not in SORTS:
         problems["sort"] = "error.sort_invalid"
     page_number = 1
@@ -116,9 +131,40 @@ def parse_search(
     return category_id, query, chosen_sort, page_number, size
 
 
+@dataclass(frozen=True)
+class Filters:
+    """What a list may be narrowed to: in stock only, a range of the price paid today (whole so'm)."""
+
+    in_stock: bool = False
+    price_min: int | None = None
+    price_max: int | None = None
+
+
+MAX_PRICE = 10**12
+
+
+def parse_filters(*, in_stock: str | None, price_min: str | None, price_max: str | None) -> Filters:
+    """Query-string filters; 400 per field."""
+    problems: dict[str, str] = {}
+    bounds: dict[str, int | None] = {}
+    for name, raw in (("price_min", price_min), ("price_max", price_max)):
+        bounds[name] = None
+        if raw not in (None, ""):
+            if not raw.isdigit() or int(raw) > MAX_PRICE:
+                problems[name] = "error.price_invalid"
+            else:
+                bounds[name] = int(raw)
+    low, high = bounds["price_min"], bounds["price_max"]
+    if low is not None and high is not None and low > high:
+        problems["price_min"] = "error.price_range_invalid"
+    if problems:
+        raise ValidationFailed("error.validation", fields=problems)
+    return Filters(in_stock=in_stock in ("1", "true"), price_min=low, price_max=high)
+
+
 async def search_products(
     db: Executor, *, category_id: int | None = None, query: str | None = None, sort: str = DEFAULT_SORT,
-    page: int = 1, per_page: int = PER_PAGE, on_sale: bool = False,
+    page: int = 1, per_page: int = PER_PAGE, on_sale: bool = False, filters: Filters | None = None,
 ) -> ProductPage:
     """Active products in a category (with its subcategories) and/or matching a query: names in both
     languages, SKU, barcode. 404 for an unknown or switched-off category."""
@@ -130,6 +176,7 @@ async def search_products(
     items, total = await products.search(
         db, category_ids=category_ids, name_pattern=like_pattern(query) if query else None,
         code=query, on_sale=on_sale, sort=sort, limit=per_page, offset=(page - 1) * per_page,
+        query=with_brand_names(query) if query else None, filters=filters,
     )
     return ProductPage(items, total, page, per_page)
 

@@ -48,3 +48,52 @@ export function newIdempotencyKey() {
   crypto.getRandomValues(bytes);
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+// --- screens already seen: shown at once from memory, refreshed quietly ---
+//
+// `get(path)` answers from memory when the screen was seen before and remembers that the answer may
+// be stale; after drawing, the router asks `refreshStale()` and redraws quietly when anything changed.
+
+const memory = new Map(); // path -> { text, data, at }
+let staleReads = new Set();
+const FRESH_MS = 1500;
+
+export async function get(path) {
+  const hit = memory.get(path);
+  if (hit) {
+    if (Date.now() - hit.at > FRESH_MS) staleReads.add(path);
+    return JSON.parse(hit.text); // a copy: screens may not change what the next one reads
+  }
+  const data = await api("GET", path);
+  remember(path, data);
+  return data;
+}
+
+export function remember(path, data) {
+  memory.set(path, { text: JSON.stringify(data), at: Date.now() });
+}
+
+export function forget(prefix = "") {
+  for (const path of [...memory.keys()]) if (path.startsWith(prefix)) memory.delete(path);
+}
+
+export function takeStaleReads() {
+  const paths = staleReads;
+  staleReads = new Set();
+  return paths;
+}
+
+// Fetch the given paths again; true when any answer differs from what the screen was drawn from.
+export async function refresh(paths) {
+  let changed = false;
+  await Promise.all([...paths].map(async (path) => {
+    try {
+      const data = await api("GET", path);
+      const text = JSON.stringify(data);
+      const before = memory.get(path);
+      if (!before || before.text !== text) changed = true;
+      memory.set(path, { text, at: Date.now() });
+    } catch { /* offline for a moment: the screen keeps what it shows */ }
+  }));
+  return changed;
+}

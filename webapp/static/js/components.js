@@ -1,18 +1,22 @@
 // Pieces several screens share: product cards, the quantity stepper, prices, empty states.
 
-import { cartQuantity, changeCart, navigate } from "./ctx.js";
+import { api, forget } from "./api.js";
+import { cartQuantity, navigate, onCartChange, showError, state, wantQuantity } from "./ctx.js";
 import { h, icon } from "./dom.js";
 import { t } from "./i18n.js";
 
-export function productImage(product, cls = "pimg") {
-  if (product.has_image) {
-    // lists and the cart show the thumbnail; the product page (hero) the web-sized copy
-    const src = cls === "hero-img" ? product.image_url : (product.thumb_url || product.image_url);
-    return h("div", { class: cls }, h("img", { src, alt: "", loading: "lazy" }));
-  }
-  // No photo yet: a calm tile tinted per product, so a shelf of them is not a wall of grey.
+// A photo with its box sized before it loads (no layout shift), loaded when near the screen; a dead
+// link turns into the same calm placeholder as a product without a photo.
+export function productImage(product, cls = "pimg", { eager = false, size = 400 } = {}) {
   const hue = (product.id * 47) % 360;
-  return h("div", { class: `${cls} placeholder`, style: { "--hue": String(hue) } }, icon("bag", "ph-icon"));
+  const placeholder = () => h("div", { class: `${cls} placeholder`, style: { "--hue": String(hue) } }, icon("bag", "ph-icon"));
+  if (!product.has_image) return placeholder(); // no photo yet: a tile tinted per product
+  const src = (size <= 200 && product.thumb_url) || product.image_url;
+  const img = h("img", { src, alt: product.name || "", width: String(size), height: String(size),
+    loading: eager ? "eager" : "lazy", decoding: "async" });
+  const box = h("div", { class: cls }, img);
+  img.addEventListener("error", () => box.replaceWith(placeholder()), { once: true });
+  return box;
 }
 
 export function priceBlock(product, big = false) {
@@ -30,57 +34,78 @@ export function stockLabel(product) {
   return h("span", { class: "stock ok" }, t("app.in_stock"));
 }
 
-export function stepper(value, max, onChange, { compact = false } = {}) {
-  const label = h("span", { class: "value" }, String(value));
-  const minus = h("button", { type: "button", class: "step", "aria-label": "-" }, icon("minus"));
-  const plus = h("button", { type: "button", class: "step", "aria-label": "+" }, icon("plus"));
+// − value +: every tap counts at once (the cart sends the latest wanted quantity, see ctx.js).
+export function stepper(value, max, onChange, { compact = false, label = "" } = {}) {
+  const shown = h("span", { class: "value", "aria-live": "polite" }, String(value));
+  const minus = h("button", { type: "button", class: "step minus", "aria-label": `${label} −`.trim() }, icon("minus"));
+  const plus = h("button", { type: "button", class: "step plus", "aria-label": `${label} +`.trim() }, icon("plus"));
   let current = value;
   const refresh = () => {
-    label.textContent = String(current);
+    shown.textContent = String(current);
     plus.disabled = current >= max;
   };
   minus.addEventListener("click", (event) => { event.stopPropagation(); onChange(current - 1); });
   plus.addEventListener("click", (event) => { event.stopPropagation(); if (current < max) onChange(current + 1); });
-  const root = h("div", { class: compact ? "stepper compact" : "stepper" }, minus, label, plus);
+  const root = h("div", { class: compact ? "stepper compact" : "stepper", onclick: (event) => event.stopPropagation() }, minus, shown, plus);
   root.setValue = (next) => { current = next; refresh(); };
+  root.setMax = (next) => { max = next; refresh(); };
   refresh();
   return root;
+}
+
+// Redraw `el` whenever the cart changes `productId` (or everything), while `el` is on the screen.
+export function followCart(el, productId, draw) {
+  const stop = onCartChange((changed) => {
+    if (!el.isConnected && el.dataset.drawn) { stop(); return; }
+    if (changed === null || changed === productId) draw();
+  });
+  el.dataset.drawn = "1";
 }
 
 // The buy control on a card: "+" until the product is in the cart, then a stepper.
 function cardBuy(product, onCartChange) {
   const slot = h("div", { class: "buy" });
+  const max = Math.min(product.stock_quantity, 999);
+  let shownStepper = null;
   const draw = () => {
-    slot.replaceChildren();
     const inCart = cartQuantity(product.id);
-    const max = Math.min(product.stock_quantity, 999);
     if (product.stock_state === "out_of_stock") {
-      slot.append(h("button", { type: "button", class: "btn small ghost", disabled: true }, t("app.out_of_stock")));
+      slot.replaceChildren(); // the stock line already says "Tugagan"; once is enough
     } else if (inCart > 0) {
-      slot.append(stepper(inCart, max, async (next) => {
-        if (await changeCart(product.id, Math.max(0, next))) { draw(); onCartChange && onCartChange(); }
-      }, { compact: true }));
+      if (!shownStepper) {
+        shownStepper = stepper(inCart, max, (next) => { wantQuantity(product.id, next); onCartChange && onCartChange(); },
+          { compact: true, label: product.name });
+        slot.replaceChildren(shownStepper);
+      }
+      shownStepper.setValue(inCart);
     } else {
-      slot.append(h("button", {
-        type: "button", class: "btn small", "data-add": product.id,
-        onclick: async (event) => {
+      shownStepper = null;
+      slot.replaceChildren(h("button", {
+        type: "button", class: "btn small add", "data-add": product.id, "aria-label": `${t("app.add_to_cart")}: ${product.name}`,
+        onclick: (event) => {
           event.stopPropagation();
-          if (await changeCart(product.id, 1)) { draw(); onCartChange && onCartChange(); }
+          wantQuantity(product.id, 1);
+          onCartChange && onCartChange();
         },
-      }, t("app.add_to_cart")));
+      }, icon("plus", "icon small"), h("span", {}, t("app.add_short"))));
     }
   };
   draw();
+  followCart(slot, product.id, draw);
   return slot;
 }
 
 export function productCard(product, onCartChange) {
+  const open = () => navigate(`/p/${product.id}`);
   return h("article", {
-    class: "card", "data-product": product.id, tabindex: "0",
-    onclick: () => navigate(`/p/${product.id}`),
+    class: product.stock_state === "out_of_stock" ? "card sold-out" : "card", "data-product": product.id,
+    tabindex: "0", role: "link", "aria-label": `${product.name}, ${product.price_text}`,
+    onclick: open,
+    onkeydown: (event) => { if ((event.key === "Enter" || event.key === " ") && event.target === event.currentTarget) { event.preventDefault(); open(); } },
   },
   h("div", { class: "media" },
-    productImage(product),
+    productImage(product, "pimg", { size: 200 }),
+    cardHeart(product),
     product.discount_percent ? h("span", { class: "badge-sale" }, t("app.discount", { percent: product.discount_percent })) : null,
   ),
   h("div", { class: "body" },
@@ -89,6 +114,34 @@ export function productCard(product, onCartChange) {
     stockLabel(product),
     cardBuy(product, onCartChange),
   ));
+}
+
+// The heart on a card: favourite or not, at once; the server's answer confirms (or undoes) it.
+export function cardHeart(product) {
+  const on = () => state.favorites.has(product.id);
+  const button = h("button", { type: "button", class: "card-fav" }, icon("heart"));
+  const draw = () => {
+    button.classList.toggle("on", on());
+    button.setAttribute("aria-pressed", String(on()));
+    button.setAttribute("aria-label", `${t(on() ? "app.favorite_remove" : "app.favorite_add")}: ${product.name}`);
+  };
+  button.addEventListener("click", async (event) => {
+    event.stopPropagation();
+    const next = !on();
+    if (next) state.favorites.add(product.id); else state.favorites.delete(product.id);
+    draw();
+    try {
+      await api(next ? "PUT" : "DELETE", `/api/favorites/${product.id}`);
+      forget("/api/favorites");
+      forget(`/api/products/${product.id}`);
+    } catch (error) {
+      if (next) state.favorites.delete(product.id); else state.favorites.add(product.id);
+      draw();
+      showError(error);
+    }
+  });
+  draw();
+  return button;
 }
 
 export function productGrid(products, onCartChange) {

@@ -41,6 +41,8 @@ const ICONS = {
   minus: '<path d="M6 12h12"/>',
   plus: '<path d="M12 6v12M6 12h12"/>',
   bag: '<path d="M5 8h14l-1 12H6z"/><path d="M9 8V6a3 3 0 0 1 6 0v2"/>',
+  share: '<path d="M12 3v12M7 8l5-5 5 5"/><path d="M5 12v7a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2v-7"/>',
+  filter: '<path d="M4 6h16M7 12h10M10 18h4"/>',
   alert: '<circle cx="12" cy="12" r="9"/><path d="M12 7.5v5.5M12 16.3v.2"/>',
 };
 
@@ -63,12 +65,65 @@ export function toast(message, kind = "info") {
   const el = document.getElementById("toast");
   el.textContent = message;
   el.dataset.kind = kind;
+  el.dataset.screen = location.hash;
   el.hidden = false;
   el.classList.remove("show");
   void el.offsetWidth; // restart the transition
   el.classList.add("show");
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { el.classList.remove("show"); setTimeout(() => { el.hidden = true; }, 250); }, 2800);
+}
+
+// A message belongs to the screen it was said on: moving to another one takes it away.
+export function hideToastOfOtherScreens(screen) {
+  const el = document.getElementById("toast");
+  if (!el || el.hidden || el.dataset.screen === screen) return;
+  clearTimeout(toastTimer);
+  el.classList.remove("show");
+  el.hidden = true;
+}
+
+// Grey shapes of the screen to come, drawn while its data is on the way (first visit only).
+export function skeleton(shape) {
+  const bar = (cls) => h("div", { class: `sk ${cls}` });
+  const card = () => h("div", { class: "card sk-card" }, bar("sk-media"), h("div", { class: "body" }, bar("sk-line"), bar("sk-line short")));
+  const cards = (n) => h("div", { class: "grid" }, Array.from({ length: n }, card));
+  let body;
+  if (shape === "home") {
+    body = [bar("sk-search"), bar("sk-banner"), h("div", { class: "cat-grid" }, Array.from({ length: 8 }, () => bar("sk-cat"))), cards(4)];
+  } else if (shape === "product") {
+    body = [bar("sk-hero"), h("div", { class: "section" }, bar("sk-line wide"), bar("sk-line"), bar("sk-line short"))];
+  } else if (shape === "list") {
+    body = [bar("sk-title"), Array.from({ length: 4 }, () => h("div", { class: "section sk-row" }, bar("sk-thumb"),
+      h("div", { class: "sk-col" }, bar("sk-line"), bar("sk-line short"))))];
+  } else {
+    body = [bar("sk-title"), bar("sk-chips"), cards(6)];
+  }
+  return h("div", { class: "page skeleton", "aria-busy": "true" }, body);
+}
+
+// A question asked in the app's own language (Telegram's native dialogs have no Uzbek buttons): a
+// sheet with the destructive choice in red. Resolves true when the customer confirms.
+export function confirmSheet({ text, ok, cancel, danger = true }) {
+  return new Promise((resolve) => {
+    const previous = document.activeElement;
+    const done = (answer) => {
+      root.remove();
+      document.removeEventListener("keydown", onKey);
+      if (previous && previous.focus) previous.focus();
+      resolve(answer);
+    };
+    const onKey = (event) => { if (event.key === "Escape") done(false); };
+    const okButton = h("button", { type: "button", class: danger ? "btn danger wide confirm-ok" : "btn wide confirm-ok", onclick: () => done(true) }, ok);
+    const root = h("div", { class: "sheet-backdrop", onclick: (event) => { if (event.target === root) done(false); } },
+      h("div", { class: "sheet", role: "alertdialog", "aria-modal": "true", "aria-label": text },
+        h("p", { class: "sheet-text" }, text),
+        okButton,
+        h("button", { type: "button", class: "btn ghost wide confirm-cancel", onclick: () => done(false) }, cancel)));
+    document.addEventListener("keydown", onKey);
+    document.body.append(root);
+    okButton.focus();
+  });
 }
 
 export function debounce(fn, ms) {

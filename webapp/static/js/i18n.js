@@ -1,11 +1,27 @@
-// The one translation catalog (store/texts/*), embedded in the page by the server for uz and ru.
+// The one translation catalog (store/texts/*): the customer's language only, fetched from a
+// content-hashed asset (cached for good) whose address the page names: <html data-texts-uz="...">.
 
-const catalogs = JSON.parse(document.getElementById("i18n").textContent);
+const catalogs = { uz: null, ru: null };
+const loading = {};
 export const LANGUAGES = ["uz", "ru"];
 let current = "uz";
 
 export function normalizeLanguage(code) {
   return code && String(code).toLowerCase().split("-")[0] === "ru" ? "ru" : "uz";
+}
+
+export function loadTexts(lang) {
+  const code = LANGUAGES.includes(lang) ? lang : "uz";
+  if (catalogs[code]) return Promise.resolve(catalogs[code]);
+  if (!loading[code]) {
+    const url = document.documentElement.dataset[`texts${code === "ru" ? "Ru" : "Uz"}`];
+    loading[code] = fetch(url).then((response) => {
+      if (!response.ok) throw new Error(`texts ${code}: ${response.status}`);
+      return response.json();
+    }).then((texts) => { catalogs[code] = texts; return texts; })
+      .catch((error) => { delete loading[code]; throw error; });
+  }
+  return loading[code];
 }
 
 export function setLanguage(lang) {
@@ -19,7 +35,7 @@ export function language() {
 }
 
 export function t(key, params) {
-  const text = (catalogs[current] && catalogs[current][key]) || catalogs.uz[key] || key;
+  const text = (catalogs[current] && catalogs[current][key]) || key;
   if (!params) return text;
   return text.replace(/\{(\w+)\}/g, (match, name) => (name in params ? String(params[name]) : match));
 }
@@ -42,4 +58,12 @@ export function formatDate(iso) {
   const time = `${String(tashkent.getUTCHours()).padStart(2, "0")}:${String(tashkent.getUTCMinutes()).padStart(2, "0")}`;
   const date = current === "ru" ? `${day} ${month}` : `${day}-${month}`;
   return `${date} ${tashkent.getUTCFullYear()}, ${time}`;
+}
+
+// An Uzbek phone as people write it: +998 90 123 45 67 (anything else is shown as given).
+export function formatPhone(raw) {
+  const digits = String(raw || "").replace(/\D/g, "");
+  const local = digits.length === 12 && digits.startsWith("998") ? digits.slice(3) : digits.length === 9 ? digits : null;
+  if (!local) return String(raw || "");
+  return `+998 ${local.slice(0, 2)} ${local.slice(2, 5)} ${local.slice(5, 7)} ${local.slice(7)}`;
 }

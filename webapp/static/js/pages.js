@@ -1,16 +1,17 @@
 // The screens. Each takes the route's params and query and returns a DOM node; data comes only
 // from the authenticated API.
 
-import { ApiError, api, newIdempotencyKey } from "./api.js";
+import { ApiError, api, forget, get, newIdempotencyKey, remember } from "./api.js";
 import {
-  emptyState, pageHeader, priceBlock, productCard, productGrid, productImage, sectionTitle, shelf, statusPill,
-  stepper, stockLabel,
+  emptyState, followCart, pageHeader, priceBlock, productCard, productGrid, productImage, sectionTitle, shelf,
+  statusPill, stepper, stockLabel,
 } from "./components.js";
 import {
-  cartQuantity, changeCart, loadCart, mainProgress, navigate, setCart, setCartMain, setMain, showError, state,
+  cartQuantity, cartSettled, cartUnits, loadCart, mainProgress, navigate, onCartChange, pendingCart, setCart,
+  setCartMain, setMain, showError, state, wantQuantity,
 } from "./ctx.js";
-import { debounce, h, icon, toast } from "./dom.js";
-import { formatDate, language, setLanguage, t } from "./i18n.js";
+import { confirmSheet, debounce, h, icon, toast } from "./dom.js";
+import { formatDate, formatPhone, language, loadTexts, money, setLanguage, t } from "./i18n.js";
 import { tg } from "./tg.js";
 
 const SORTS = ["popular", "price_asc", "price_desc", "newest"];
@@ -41,10 +42,12 @@ function languageSwitch(onChange) {
     onclick: async () => {
       if (language() === lang) return;
       try {
-        state.me = await api("PUT", "/api/me/language", { language: lang });
+        const [me] = await Promise.all([api("PUT", "/api/me/language", { language: lang }), loadTexts(lang)]);
+        state.me = me;
+        forget(); // every screen seen so far speaks the other language
         setLanguage(state.me.language);
         tg.haptic("select");
-        await loadCart();
+        setCart(await api("GET", "/api/cart"));
         onChange();
       } catch (error) {
         showError(error);
@@ -54,32 +57,110 @@ function languageSwitch(onChange) {
   return h("div", { class: "lang-switch", role: "group", "aria-label": t("app.language") }, make("uz"), make("ru"));
 }
 
-function sortChips(active, onSelect) {
-  return h("div", { class: "chips", role: "tablist" }, SORTS.map((sort) => h("button", {
+function sortChips(active, onSelect, withRelevance = false) {
+  const sorts = withRelevance ? ["relevance", ...SORTS] : SORTS;
+  return h("div", { class: "chips", role: "tablist" }, sorts.map((sort) => h("button", {
     type: "button", class: sort === active ? "chip active" : "chip", "data-sort": sort,
     onclick: () => { if (sort !== active) { tg.haptic("select"); onSelect(sort); } },
   }, t(`app.sort.${sort}`))));
 }
 
-// A paged product list: first page now, "load more" appends the next.
-function pagedProducts(makeQuery, first, onCartChange) {
+// --- filters: in stock, on sale, a price range; carried in the route's query ---
+
+const FILTER_KEYS = ["in_stock", "on_sale", "price_min", "price_max"];
+
+function filtersOf(query) {
+  const f = {};
+  for (const key of FILTER_KEYS) {
+    const value = query.get(key);
+    if (value && (key.startsWith("price") ? /^\d{1,12}$/.test(value) : value === "1")) f[key] = value;
+  }
+  return f;
+}
+
+function filterQuery(f) {
+  return FILTER_KEYS.filter((k) => f[k]).map((k) => `${k}=${encodeURIComponent(f[k])}`).join("&");
+}
+
+function withFilters(chipsRow, button) {
+  chipsRow.prepend(button);
+  return chipsRow;
+}
+
+// A chip that says how many filters are on; it opens a sheet to change them.
+function filterButton(current, onApply) {
+  const count = Object.keys(current).length;
+  return h("button", {
+    type: "button", class: count ? "chip active filters-chip" : "chip filters-chip", "aria-haspopup": "dialog",
+    onclick: () => {
+      const box = (key) => h("label", { class: "check" }, h("input", { type: "checkbox", name: key, checked: current[key] === "1" }),
+        h("span", {}, t(`app.filter.${key}`)));
+      const price = (key) => h("label", { class: "field" }, h("span", { class: "field-label" }, t(`app.filter.${key}`)),
+        h("input", { type: "text", inputmode: "numeric", name: key, value: current[key] || "", autocomplete: "off" }));
+      const form = h("form", { class: "sheet filters-sheet", role: "dialog", "aria-modal": "true", "aria-label": t("app.filters") },
+        h("p", { class: "sheet-text" }, t("app.filters")), box("in_stock"), box("on_sale"),
+        h("div", { class: "price-range" }, price("price_min"), price("price_max")),
+        h("button", { type: "submit", class: "btn wide apply-filters" }, t("app.filter.apply")),
+        h("button", { type: "button", class: "btn ghost wide reset-filters", onclick: () => { close(); onApply({}); } }, t("app.filter.reset")));
+      const backdrop = h("div", { class: "sheet-backdrop", onclick: (event) => { if (event.target === backdrop) close(); } }, form);
+      const close = () => backdrop.remove();
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        const next = {};
+        for (const key of ["in_stock", "on_sale"]) if (form.elements[key].checked) next[key] = "1";
+        for (const key of ["price_min", "price_max"]) {
+          const digits = form.elements[key].value.replace(/\D/g, "");
+          if (digits) next[key] = String(Number(digits));
+        }
+        close();
+        onApply(next);
+      });
+      document.body.append(backdrop);
+    },
+  }, icon("filter", "icon small"), h("span", {}, count ? `${t("app.filters")} · ${count}` : t("app.filters")));
+}
+
+// A paged product list with infinite scroll: the next page comes as the end of the list nears (the
+// button stays for keyboards and old web views). How many pages were shown is remembered, so Back
+// draws them all again from memory and the scroll position lands where it was.
+const pagesShown = new Map();
+
+async function pagedProducts(makeQuery, first, onCartChange) {
   const grid = productGrid(first.items, onCartChange);
   const root = h("div", { class: "paged" }, grid);
+  const key = makeQuery(1);
   let page = first.page;
-  const more = h("button", { type: "button", class: "btn ghost wide", hidden: page >= first.pages }, t("app.load_more"));
-  more.addEventListener("click", async () => {
+  let pages = first.pages;
+  const more = h("button", { type: "button", class: "btn ghost wide load-more", hidden: page >= pages }, t("app.load_more"));
+  let loading = false;
+  const next = async () => {
+    if (loading || page >= pages) return;
+    loading = true;
     more.disabled = true;
     try {
-      const next = await api("GET", `/api/products?${makeQuery(page + 1)}`);
-      page = next.page;
-      for (const product of next.items) grid.append(productCard(product, onCartChange));
-      more.hidden = page >= next.pages;
+      const data = await get(`/api/products?${makeQuery(page + 1)}`);
+      page = data.page;
+      pages = data.pages;
+      pagesShown.set(key, page);
+      for (const product of data.items) grid.append(productCard(product, onCartChange));
+      more.hidden = page >= pages;
     } catch (error) {
       showError(error);
     } finally {
+      loading = false;
       more.disabled = false;
     }
-  });
+  };
+  more.addEventListener("click", next);
+  while (page < Math.min(pagesShown.get(key) || 1, pages)) await next(); // back to where the customer was
+  if ("IntersectionObserver" in window) {
+    const observer = new IntersectionObserver((entries) => {
+      if (!more.isConnected && root.dataset.shown) { observer.disconnect(); return; }
+      if (entries.some((e) => e.isIntersecting)) next();
+    }, { rootMargin: "600px 0px" });
+    observer.observe(more);
+    root.dataset.shown = "1";
+  }
   root.append(more);
   return root;
 }
@@ -118,7 +199,7 @@ function categoryTiles(categories) {
 // --- home ---
 
 export async function home(params, query, rerender) {
-  const data = await api("GET", "/api/home");
+  const [data, viewed] = await Promise.all([get("/api/home"), recentlyViewed()]);
   setCartMain();
   const refreshMain = () => setCartMain();
   return h("div", { class: "page home" },
@@ -128,6 +209,8 @@ export async function home(params, query, rerender) {
     data.on_sale.length ? h("section", { class: "block" },
       sectionTitle(t("app.on_sale"), h("a", { href: "#/search?on_sale=1&sort=popular", class: "more" }, t("app.see_all"))),
       shelf(data.on_sale, refreshMain)) : null,
+    viewed.length ? h("section", { class: "block recently-viewed" }, sectionTitle(t("app.recently_viewed")),
+      shelf(viewed, refreshMain)) : null,
     data.popular.length ? h("section", { class: "block" },
       sectionTitle(t("app.popular"), h("a", { href: "#/search?sort=popular", class: "more" }, t("app.see_all"))),
       productGrid(data.popular, refreshMain)) : null,
@@ -139,8 +222,11 @@ export async function home(params, query, rerender) {
 export async function category(params, query) {
   const id = params.id;
   const sort = SORTS.includes(query.get("sort")) ? query.get("sort") : "popular";
-  const makeQuery = (page) => `category=${id}&sort=${sort}&page=${page}`;
-  const [view, first] = await Promise.all([api("GET", `/api/categories/${id}`), api("GET", `/api/products?${makeQuery(1)}`)]);
+  const filters = filtersOf(query);
+  const extra = filterQuery(filters);
+  const makeQuery = (page) => `category=${id}&sort=${sort}&page=${page}${extra ? `&${extra}` : ""}`;
+  const routeFor = (nextSort, f) => `/c/${id}?sort=${nextSort}${filterQuery(f) ? `&${filterQuery(f)}` : ""}`;
+  const [view, first] = await Promise.all([get(`/api/categories/${id}`), get(`/api/products?${makeQuery(1)}`)]);
   setCartMain();
   const refreshMain = () => setCartMain();
   return h("div", { class: "page category" },
@@ -148,61 +234,161 @@ export async function category(params, query) {
     view.children.length ? h("div", { class: "chips subcats" }, view.children.map((child) => h("button", {
       type: "button", class: "chip", "data-category": child.id, onclick: () => navigate(`/c/${child.id}`),
     }, child.name))) : null,
-    sortChips(sort, (next) => navigate(`/c/${id}?sort=${next}`, { replace: true })),
-    first.items.length ? pagedProducts(makeQuery, first, refreshMain) : emptyState("search", t("app.no_results")),
+    h("div", { class: "sticky-sort" }, withFilters(sortChips(sort, (next) => navigate(routeFor(next, filters), { replace: true })),
+      filterButton(filters, (f) => navigate(routeFor(sort, f), { replace: true })))),
+    first.items.length ? await pagedProducts(makeQuery, first, refreshMain) : emptyState("search", t("app.no_results")),
   );
 }
 
 // --- search ---
 
+const RECENT = "amazing-store:recent-searches";
+
+function recentQueries() {
+  try { return JSON.parse(localStorage.getItem(RECENT) || "[]").filter((q) => typeof q === "string"); } catch { return []; }
+}
+
+function rememberQuery(q) {
+  if (!q) return;
+  try {
+    const list = [q, ...recentQueries().filter((x) => x.toLowerCase() !== q.toLowerCase())].slice(0, 8);
+    localStorage.setItem(RECENT, JSON.stringify(list));
+  } catch { /* private mode */ }
+}
+
+// Results as the customer types (relevance first unless they chose a sort), names suggested under
+// the box, recent searches when the box is empty, popular products when nothing matches.
 export async function search(params, query) {
   let q = query.get("q") || "";
-  let sort = SORTS.includes(query.get("sort")) ? query.get("sort") : "popular";
-  const onSale = query.get("on_sale") === "1";
+  let sort = SORTS.includes(query.get("sort")) ? query.get("sort") : null;
+  const filters = filtersOf(query);
+  const onSale = filters.on_sale === "1";
   const results = h("div", { class: "results" });
+  const suggestions = h("div", { class: "suggestions", role: "listbox", hidden: true });
+  const recent = h("div", { class: "recent" });
   const refreshMain = () => setCartMain();
   let token = 0;
 
+  const drawRecent = () => {
+    const list = q ? [] : recentQueries();
+    recent.replaceChildren(...(list.length ? [h("h2", { class: "section-label" }, t("app.recent_searches")),
+      h("div", { class: "chips wrap" }, list.map((text) => h("button", {
+        type: "button", class: "chip recent-query", onclick: () => { input.value = text; q = text; rememberQuery(q); run(); },
+      }, text)))] : []));
+  };
+  const popularInstead = async () => {
+    try {
+      const popular = await get("/api/products?sort=popular&per_page=6&in_stock=1");
+      return h("div", { class: "instead" }, h("h2", { class: "section-label" }, t("app.popular_instead")),
+        productGrid(popular.items, refreshMain));
+    } catch { return null; }
+  };
   const run = async () => {
     const mine = ++token;
     const makeQuery = (page) => {
-      const parts = [`sort=${sort}`, `page=${page}`];
+      const parts = [];
+      if (sort) parts.push(`sort=${sort}`);
+      parts.push(`page=${page}`);
       if (q) parts.push(`q=${encodeURIComponent(q)}`);
-      if (onSale) parts.push("on_sale=1");
+      if (filterQuery(filters)) parts.push(filterQuery(filters));
       return parts.join("&");
     };
-    const hash = `/search?${makeQuery(1).replace(/&?page=1/, "")}`;
+    const hash = `/search?${makeQuery(1).replace(/&?page=1/, "").replace(/^&/, "")}`;
     history.replaceState(history.state, "", "#" + hash);
+    suggestions.hidden = true;
+    drawRecent();
+    if (!q && !sort && !filterQuery(filters)) { results.replaceChildren(); return; }
     try {
-      const first = await api("GET", `/api/products?${makeQuery(1)}`);
+      const first = await get(`/api/products?${makeQuery(1)}`);
       if (mine !== token) return;
       results.replaceChildren(
         h("p", { class: "hint count" }, t("app.results", { count: first.total })),
-        first.items.length ? pagedProducts(makeQuery, first, refreshMain) : emptyState("search", t("app.no_results")),
+        first.items.length ? await pagedProducts(makeQuery, first, refreshMain)
+          : h("div", {}, emptyState("search", t("app.no_results")), await popularInstead()),
       );
     } catch (error) {
       if (mine === token) showError(error);
     }
   };
-  const chips = h("div", {});
-  const drawChips = () => chips.replaceChildren(sortChips(sort, (next) => { sort = next; drawChips(); run(); }));
+  const suggest = async (value) => {
+    const text = value.trim();
+    if (text.length < 2) { suggestions.hidden = true; return; }
+    const mine = ++token;
+    try {
+      const found = await get(`/api/products?q=${encodeURIComponent(text)}&per_page=6`);
+      if (mine !== token) return;
+      suggestions.replaceChildren(...found.items.map((item) => h("button", {
+        type: "button", class: "suggestion", role: "option", "data-suggest": item.id,
+        onclick: () => { rememberQuery(text); navigate(`/p/${item.id}`); },
+      }, icon("search", "icon small"), h("span", {}, item.name))));
+      suggestions.hidden = !found.items.length;
+      const sortShown = Boolean(q);
+      q = text;
+      if (!sortShown) drawChips(); // "relevance" joins the sorts once there are words
+      results.replaceChildren(
+        h("p", { class: "hint count" }, t("app.results", { count: found.total })),
+        found.items.length ? productGrid(found.items, refreshMain)
+          : h("div", {}, emptyState("search", t("app.no_results")), await popularInstead()));
+      history.replaceState(history.state, "", `#/search?q=${encodeURIComponent(q)}${sort ? `&sort=${sort}` : ""}`);
+    } catch { /* the next key press tries again */ }
+  };
+  const input = h("input", {
+    type: "search", class: "search-input", placeholder: t("app.search_placeholder"), value: q,
+    enterkeyhint: "search", autocomplete: "off", "aria-label": t("app.search"),
+  });
+  const form = h("form", { class: "search", role: "search" }, icon("search", "search-icon"), input);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    input.blur();
+    q = input.value.trim();
+    rememberQuery(q);
+    run();
+  });
+  input.addEventListener("input", debounce(() => {
+    if (!input.value.trim()) { q = ""; drawChips(); run(); return; }
+    suggest(input.value);
+  }, 250));
+  if (!q && !onSale && !sort) setTimeout(() => input.focus(), 50);
+  const chips = h("div", { class: "sticky-sort" });
+  const drawChips = () => chips.replaceChildren(withFilters(
+    sortChips(sort || (q ? "relevance" : "popular"), (next) => {
+      sort = next === "relevance" ? null : next; drawChips(); run();
+    }, Boolean(q)),
+    filterButton(filters, (f) => {
+      for (const key of FILTER_KEYS) delete filters[key];
+      Object.assign(filters, f);
+      drawChips();
+      run();
+    })));
   drawChips();
   setCartMain();
+  if (q) rememberQuery(q);
   await run();
   return h("div", { class: "page search-page" },
-    h("div", { class: "topbar" }, searchBar(q, { autofocus: !q && !onSale, onInput: (value) => { q = value.trim(); run(); } })),
+    h("div", { class: "topbar" }, form),
+    suggestions,
     onSale ? pageHeader(t("app.on_sale")) : null,
     chips,
+    recent,
     results,
   );
 }
 
 // --- product ---
 
+function zoom(p) {
+  const img = h("img", { src: p.image_url, alt: p.name });
+  const close = () => { root.remove(); document.removeEventListener("keydown", onKey); };
+  const onKey = (event) => { if (event.key === "Escape") close(); };
+  const root = h("div", { class: "zoom", role: "dialog", "aria-modal": "true", "aria-label": p.name, onclick: close },
+    img, h("button", { type: "button", class: "zoom-close", "aria-label": t("app.close") }, "×"));
+  document.addEventListener("keydown", onKey);
+  document.body.append(root);
+}
+
 export async function product(params) {
-  const p = await api("GET", `/api/products/${params.id}`);
+  const p = await get(`/api/products/${params.id}`);
   const max = Math.min(p.stock_quantity, 999);
-  let quantity = Math.max(1, Math.min(cartQuantity(p.id) || 1, Math.max(1, max)));
   let favorite = p.is_favorite;
 
   const fav = h("button", {
@@ -214,6 +400,9 @@ export async function product(params) {
       const next = !favorite;
       await api(next ? "PUT" : "DELETE", `/api/favorites/${p.id}`);
       favorite = next;
+      if (favorite) state.favorites.add(p.id); else state.favorites.delete(p.id);
+      forget("/api/favorites");
+      forget(`/api/products/${p.id}`);
       fav.classList.toggle("on", favorite);
       fav.setAttribute("aria-pressed", String(favorite));
       fav.setAttribute("aria-label", t(favorite ? "app.favorite_remove" : "app.favorite_add"));
@@ -223,39 +412,39 @@ export async function product(params) {
     }
   });
 
-  const inCartNote = h("p", { class: "hint in-cart" });
-  const addButton = h("button", { type: "button", class: "btn wide add-to-cart" });
-  const drawButtons = () => {
-    const inCart = cartQuantity(p.id);
-    inCartNote.textContent = inCart ? t("app.in_cart", { count: inCart }) : "";
-    addButton.textContent = t(inCart ? "app.update_cart" : "app.add_to_cart");
-  };
-  const qty = stepper(quantity, max, (next) => { quantity = Math.max(1, Math.min(next, max)); qty.setValue(quantity); });
-  addButton.addEventListener("click", async () => {
-    addButton.disabled = true;
-    if (await changeCart(p.id, quantity)) {
-      tg.haptic("success");
-      toast(t("app.added_to_cart"), "success");
-      drawButtons();
-      setCartMain();
-    }
-    addButton.disabled = false;
-  });
-  drawButtons();
-  setCartMain();
-
   const soldOut = p.stock_state === "out_of_stock";
-  return h("div", { class: "page product-page" },
+  // The in-page stepper changes the cart at once, like the cards do; the MainButton is the one
+  // primary action: "add to cart · price" until it is in the cart, then "go to cart · total".
+  const inCartNote = h("p", { class: "hint in-cart" });
+  const qty = stepper(Math.max(1, cartQuantity(p.id)), max, (next) => wantQuantity(p.id, next), { label: p.name });
+  const buyRow = h("div", { class: "buy-row" }, h("span", { class: "label" }, t("app.quantity")), qty);
+  const draw = () => {
+    const inCart = cartQuantity(p.id);
+    buyRow.hidden = soldOut || inCart === 0;
+    qty.setValue(inCart);
+    inCartNote.textContent = inCart ? t("app.in_cart", { count: inCart }) : "";
+    if (soldOut && !inCart) setMain(null);
+    else if (inCart) {
+      setMain({ text: t("app.go_to_cart", { total: state.cart ? state.cart.total_text : "" }), onClick: () => navigate("/cart") });
+    } else {
+      setMain({ text: t("app.add_to_cart_price", { price: p.price_text }), onClick: () => {
+        wantQuantity(p.id, 1);
+        tg.haptic("success");
+      } });
+    }
+  };
+  draw();
+  const root = h("div", { class: "page product-page" },
     h("div", { class: "hero" },
-      productImage(p, "hero-img"),
+      h("button", { type: "button", class: "hero-zoom", "aria-label": t("app.zoom"), onclick: () => p.has_image && zoom(p) },
+        productImage(p, "hero-img", { eager: true, size: 800 })),
       p.discount_percent ? h("span", { class: "badge-sale" }, t("app.discount", { percent: p.discount_percent })) : null,
       fav),
     h("section", { class: "section" },
       priceBlock(p, true),
       h("h1", { class: "product-name" }, p.name),
       stockLabel(p),
-      soldOut ? null : h("div", { class: "buy-row" }, h("span", { class: "label" }, t("app.quantity")), qty),
-      soldOut ? null : addButton,
+      buyRow,
       inCartNote),
     p.description ? h("section", { class: "section" }, h("h2", { class: "section-label" }, t("app.description")),
       h("p", { class: "description" }, p.description)) : null,
@@ -264,12 +453,42 @@ export async function product(params) {
       p.category ? h("button", { type: "button", class: "row link", onclick: () => navigate(`/c/${p.category.id}`) },
         h("span", {}, t("app.categories")), h("span", {}, p.category.name, icon("chevron", "icon small"))) : null),
   );
+  followCart(root, p.id, () => { if (root.isConnected) draw(); });
+  rememberViewed(p.id);
+  const base = state.me && state.me.share_base;
+  if (base) {
+    // Telegram's share sheet with a deep link that opens this product (start_param p_<id>).
+    const link = `${base}?startapp=p_${p.id}`;
+    root.querySelector(".hero").append(h("button", {
+      type: "button", class: "share", "aria-label": t("app.share"),
+      onclick: () => tg.openTelegramLink(`https://t.me/share/url?url=${encodeURIComponent(link)}&text=${encodeURIComponent(p.name)}`),
+    }, icon("share")));
+  }
+  return root;
+}
+
+// Recently viewed products (this device only), newest first, on the home screen.
+const VIEWED = "amazing-store:viewed";
+
+function viewedIds() {
+  try { return JSON.parse(localStorage.getItem(VIEWED) || "[]").filter((id) => Number.isInteger(id)); } catch { return []; }
+}
+
+function rememberViewed(id) {
+  try { localStorage.setItem(VIEWED, JSON.stringify([id, ...viewedIds().filter((x) => x !== id)].slice(0, 10))); } catch { /* private mode */ }
+}
+
+async function recentlyViewed() {
+  const ids = viewedIds().slice(0, 6);
+  if (!ids.length) return [];
+  const found = await Promise.all(ids.map((id) => get(`/api/products/${id}`).catch(() => null)));
+  return found.filter((p) => p && p.stock_state !== undefined);
 }
 
 // --- favorites ---
 
 export async function favorites() {
-  const data = await api("GET", "/api/favorites");
+  const data = await get("/api/favorites");
   setCartMain();
   return h("div", { class: "page" },
     pageHeader(t("app.favorites")),
@@ -280,59 +499,130 @@ export async function favorites() {
 
 // --- cart ---
 
-function cartLine(line, redraw) {
+// One line of the cart; its quantity follows every tap at once and its total the server's answer.
+function cartLine(line) {
   const p = line.product;
-  const flags = [];
-  if (line.unavailable) flags.push(h("span", { class: "flag bad" }, t("app.line_unavailable")));
-  else if (line.insufficient) flags.push(h("span", { class: "flag bad" }, t("app.line_insufficient", { count: line.available })));
-  if (line.price_changed) flags.push(h("span", { class: "flag warn" }, t("app.line_price_changed", { old: line.old_price_text })));
-  const max = Math.min(Math.max(line.available, line.quantity), 999);
-  const control = line.unavailable ? null : stepper(line.quantity, max, async (next) => {
-    if (await changeCart(p.id, Math.max(0, Math.min(next, Math.max(line.available, 0))))) redraw();
-  }, { compact: true });
-  return h("div", { class: line.unavailable || line.insufficient ? "line flagged" : "line", "data-line": p.id },
-    h("button", { type: "button", class: "thumb-link", onclick: () => navigate(`/p/${p.id}`) }, productImage(p, "thumb")),
+  const flags = h("div", { class: "flags" });
+  const total = h("span", { class: "line-total money" });
+  const max = () => Math.min(Math.max(line.available, 0), 999);
+  const control = line.unavailable ? null
+    : stepper(line.quantity, Math.max(max(), line.quantity), (next) => wantQuantity(p.id, Math.min(next, Math.max(max(), 0))),
+      { compact: true, label: p.name });
+  const root = h("div", { class: "line", "data-line": p.id },
+    h("button", { type: "button", class: "thumb-link", "aria-label": p.name, onclick: () => navigate(`/p/${p.id}`) },
+      productImage(p, "thumb", { size: 120 })),
     h("div", { class: "line-body" },
       h("div", { class: "line-name" }, p.name),
-      h("div", { class: "line-price" }, h("span", {}, p.price_text),
-        h("span", { class: "line-total" }, line.unavailable ? "" : line.line_total_text)),
-      flags.length ? h("div", { class: "flags" }, flags) : null,
+      h("div", { class: "line-price" }, h("span", { class: "money" }, p.price_text), total),
+      flags,
       h("div", { class: "line-foot" },
         control,
         h("button", {
-          type: "button", class: "icon-btn", "aria-label": t("app.remove"),
-          onclick: async () => { if (await changeCart(p.id, 0)) redraw(); },
+          type: "button", class: "icon-btn remove", "aria-label": `${t("app.remove")}: ${p.name}`,
+          onclick: () => wantQuantity(p.id, 0),
         }, icon("trash")))));
+  root.update = (fresh) => {
+    if (fresh) line = fresh;
+    const quantity = cartQuantity(p.id);
+    if (control) { control.setMax(Math.max(max(), quantity)); control.setValue(quantity); }
+    const waiting = pendingCart() && quantity !== line.quantity;
+    total.textContent = line.unavailable ? "" : waiting ? money(Number(line.price) * quantity) : line.line_total_text;
+    const list = [];
+    if (line.unavailable) list.push(h("span", { class: "flag bad" }, t("app.line_unavailable")));
+    else if (line.insufficient) list.push(h("span", { class: "flag bad" }, t("app.line_insufficient", { count: line.available })));
+    if (line.price_changed) list.push(h("span", { class: "flag warn" }, t("app.line_price_changed", { old: line.old_price_text })));
+    flags.replaceChildren(...list);
+    flags.hidden = !list.length;
+    root.classList.toggle("flagged", Boolean(line.unavailable || line.insufficient));
+  };
+  root.update();
+  return root;
 }
 
 function summary(cart) {
   const fee = Number(cart.delivery_fee);
   return h("section", { class: "section summary" },
-    h("div", { class: "row" }, h("span", {}, t("app.subtotal")), h("span", {}, cart.subtotal_text)),
+    h("div", { class: "row" }, h("span", {}, t("app.subtotal")), h("span", { class: "money" }, cart.subtotal_text)),
     h("div", { class: "row" }, h("span", {}, t("app.delivery")),
-      h("span", { class: fee === 0 ? "free" : "" }, fee === 0 ? t("app.delivery_free") : cart.delivery_fee_text)),
+      h("span", { class: fee === 0 ? "free money" : "money" }, fee === 0 ? t("app.delivery_free") : cart.delivery_fee_text)),
     fee > 0 ? h("p", { class: "hint" }, t("app.free_delivery_hint", { amount: cart.free_delivery_from_text })) : null,
-    h("div", { class: "row total" }, h("span", {}, t("app.total")), h("span", {}, cart.total_text)));
+    h("div", { class: "row total" }, h("span", {}, t("app.total")), h("span", { class: "money" }, cart.total_text)));
+}
+
+function emptyCart() {
+  setMain(null);
+  return h("div", { class: "page cart-empty" }, pageHeader(t("app.cart")),
+    emptyState("cart", t("app.cart_empty"), h("div", {}, h("p", { class: "hint" }, t("app.cart_empty_hint")),
+      h("a", { class: "btn", href: "#/" }, t("app.start_shopping")))));
 }
 
 export async function cart(params, query, rerender) {
-  const data = await loadCart();
-  if (!data.lines.length) {
-    setMain(null);
-    return h("div", { class: "page" }, pageHeader(t("app.cart")),
-      emptyState("cart", t("app.cart_empty"), h("div", {}, h("p", { class: "hint" }, t("app.cart_empty_hint")),
-        h("a", { class: "btn", href: "#/" }, t("app.start_shopping")))));
+  // The cart known from start-up (or the last change) draws at once; the server's copy follows.
+  const known = Boolean(state.cart) && !pendingCart();
+  const data0 = known ? state.cart : await loadCart();
+  let data = data0;
+  let root = null;
+  let empty = null;
+  if (known) {
+    const before = JSON.stringify(state.cart);
+    loadCart().then((fresh) => {
+      if (pendingCart() || JSON.stringify(fresh) === before) return;
+      if (root && root.isConnected) redraw(null);
+      else if (empty && empty.isConnected) rerender();
+    }).catch(() => {});
   }
-  setMain({ text: t("app.checkout", { total: data.total_text }), enabled: data.can_checkout, onClick: () => navigate("/checkout") });
-  return h("div", { class: "page cart-page" },
-    pageHeader(t("app.cart"), t("app.items_count", { count: data.item_count })),
-    h("section", { class: "section lines" }, data.lines.map((line) => cartLine(line, rerender))),
-    data.can_checkout ? null : h("p", { class: "notice bad" }, icon("alert", "icon small"), t("app.fix_cart")),
-    summary(data),
-  );
+  if (!data.lines.length && !cartUnits()) { empty = emptyCart(); return empty; }
+  const header = h("p", { class: "sub" });
+  const lines = h("section", { class: "section lines" });
+  const notice = h("p", { class: "notice bad" }, icon("alert", "icon small"), t("app.fix_cart"));
+  const summaryHolder = h("div", {});
+  root = h("div", { class: "page cart-page keep-live" },
+    h("header", { class: "page-head" }, h("h1", {}, t("app.cart")), header), lines, notice, summaryHolder);
+  const byId = new Map();
+  let stop = null;
+  const checkout = async () => {
+    mainProgress(true);
+    const settled = await cartSettled();
+    mainProgress(false);
+    if (settled.can_checkout && settled.lines.length) navigate("/checkout");
+  };
+  function redraw(changed) {
+    data = state.cart;
+    if (!root.isConnected && root.dataset.shown) { if (stop) stop(); return; }
+    const units = cartUnits();
+    if (!units && !pendingCart()) { root.replaceWith(emptyCart()); return; }
+    header.textContent = t("app.items_count", { count: units });
+    const alive = new Set();
+    for (const line of data.lines) {
+      alive.add(line.product.id);
+      let el = byId.get(line.product.id);
+      if (!el) { el = cartLine(line); byId.set(line.product.id, el); lines.append(el); }
+      if (changed === null || changed === line.product.id) el.update(line);
+    }
+    // A line taken out (0) leaves at once; one the server dropped too.
+    for (const [id, el] of byId) {
+      if (!alive.has(id) || cartQuantity(id) === 0) { el.remove(); byId.delete(id); }
+    }
+    notice.hidden = data.can_checkout;
+    if (!pendingCart()) summaryHolder.replaceChildren(summary(data));
+    setMain({ text: t("app.checkout", { total: pendingCart() ? "…" : data.total_text }), enabled: data.can_checkout, onClick: checkout });
+  }
+  redraw(null);
+  root.dataset.shown = "1";
+  stop = onCartChange((changed) => redraw(changed));
+  return root;
 }
 
 // --- checkout ---
+
+// A line of an order: thumbnail, the name (cut when long), "× 3" that is never cut, the money.
+function orderLine(product, name, quantity, totalText) {
+  return h("div", { class: "order-line" },
+    product ? productImage(product, "thumb small", { size: 120 }) : null,
+    h("span", { class: "ol-name" }, name),
+    h("span", { class: "ol-qty" }, `× ${quantity}`),
+    h("span", { class: "money" }, totalText));
+}
 
 const PHONE = /^(?:\+?998)?[2-9]\d{8}$/;
 const KEY_STORE = "amazing-store:checkout-key";
@@ -344,6 +634,7 @@ function field(name, label, input, hintText) {
 }
 
 export async function checkout() {
+  await cartSettled();
   const [data, me] = await Promise.all([loadCart(), api("GET", "/api/me")]);
   state.me = me;
   if (!data.lines.length) {
@@ -381,8 +672,7 @@ export async function checkout() {
     : null;
   const notice = h("p", { class: "notice warn", hidden: true });
   const orderLines = (cart) => h("section", { class: "section" }, h("h2", { class: "section-label" }, t("app.your_order")),
-    cart.lines.map((line) => h("div", { class: "row small" },
-      h("span", { class: "ellipsis" }, `${line.product.name} × ${line.quantity}`), h("span", {}, line.line_total_text))));
+    cart.lines.map((line) => orderLine(line.product, line.product.name, line.quantity, line.line_total_text)));
   const linesHolder = h("div", {}, orderLines(data));
   const summaryHolder = h("div", {}, summary(data));
   const form = h("form", { class: "page checkout-page", novalidate: true },
@@ -450,6 +740,7 @@ export async function checkout() {
         localStorage.setItem("amazing-store:address", JSON.stringify({ address: body.delivery_address, payment_method: method }));
       } catch { /* private mode */ }
       setCart({ ...state.cart, lines: [] });
+      forget("/api/orders");
       tg.haptic("success");
       if (order.payment && order.payment.url) {
         navigate(`/orders/${encodeURIComponent(order.order_number)}`, { replace: true });
@@ -509,23 +800,68 @@ export async function placed(params) {
 
 export async function orders() {
   setMain(null);
-  const data = await api("GET", "/api/orders");
+  const data = await get("/api/orders");
   if (!data.items.length) {
     return h("div", { class: "page" }, pageHeader(t("app.my_orders")),
       emptyState("box", t("app.orders_empty"), h("a", { class: "btn", href: "#/" }, t("app.start_shopping"))));
   }
   return h("div", { class: "page orders-page" },
     pageHeader(t("app.my_orders")),
-    data.items.map((order) => h("button", {
-      type: "button", class: "section order-card", "data-order": order.order_number,
-      onclick: () => navigate(`/orders/${encodeURIComponent(order.order_number)}`),
-    },
-    h("div", { class: "row" }, h("strong", { class: "mono" }, order.order_number), statusPill(order)),
-    h("div", { class: "row hint" }, h("span", {}, formatDate(order.created_at)),
-      h("span", {}, t("app.items_count", { count: order.item_count }))),
-    h("div", { class: "thumbs" }, order.items.slice(0, 3).map((item) => h("span", { class: "ellipsis" }, item.name))),
-    h("div", { class: "row total" }, h("span", {}, t("app.total")), h("span", {}, order.total_text)))),
+    data.items.map((order) => {
+      const shown = order.items.slice(0, 3);
+      const hidden = order.items.length - shown.length;
+      return h("button", {
+        type: "button", class: "section order-card", "data-order": order.order_number,
+        onclick: () => navigate(`/orders/${encodeURIComponent(order.order_number)}`),
+      },
+      h("div", { class: "row" }, h("strong", { class: "mono" }, order.order_number), statusPill(order)),
+      h("div", { class: "row hint" }, h("span", {}, formatDate(order.created_at)),
+        h("span", {}, t("app.items_count", { count: order.item_count }))),
+      h("div", { class: "thumbs" }, shown.map((item) => item.product
+        ? productImage({ ...item.product, name: item.name }, "thumb small", { size: 120 }) : null),
+      hidden > 0 ? h("span", { class: "more-items" }, t("app.more_items", { count: hidden })) : null),
+      h("div", { class: "row total" }, h("span", {}, order.payment ? order.payment.state_text : t("app.total")),
+        h("span", { class: "money" }, order.total_text)));
+    }),
   );
+}
+
+// Placed, confirmed, on its way, delivered (or cancelled), each with its time where it is known.
+function timeline(o) {
+  const steps = o.status === "cancelled"
+    ? [["pending", o.created_at], ["cancelled", o.cancelled_at]]
+    : [["pending", o.created_at], ["confirmed", o.confirmed_at], ["shipped", null], ["delivered", o.delivered_at]];
+  const order = ["pending", "confirmed", "shipped", "delivered"];
+  const reached = (name) => o.status === "cancelled" || order.indexOf(name) <= order.indexOf(o.status);
+  return h("ol", { class: "timeline" }, steps.map(([name, at]) => h("li", { class: reached(name) ? "done" : "" },
+    h("span", { class: "dot", "aria-hidden": "true" }),
+    h("span", { class: "tl-name" }, t(name === "pending" ? "app.timeline.placed" : `order.status.${name}`)),
+    at ? h("span", { class: "tl-time" }, formatDate(at)) : null)));
+}
+
+// Put the order's still available items back in the cart; says what could not come back.
+async function reorder(o) {
+  const missing = [];
+  for (const item of o.items) {
+    if (!item.product_id) { missing.push(item.name); continue; }
+    try {
+      setCart(await api("PUT", `/api/cart/items/${item.product_id}`, { quantity: cartQuantity(item.product_id) + item.quantity }));
+    } catch {
+      missing.push(item.name);
+    }
+  }
+  if (missing.length) toast(t("app.reorder_missing", { names: missing.join(", ") }), "error");
+  else { tg.haptic("success"); toast(t("app.reorder_done"), "success"); }
+  if (missing.length < o.items.length) navigate("/cart");
+}
+
+function contactShop() {
+  const contact = state.me && state.me.shop_contact;
+  if (!contact) return null;
+  return h("button", { type: "button", class: "btn ghost wide contact-shop", onclick: () => {
+    if (contact.telegram) tg.openTelegramLink(`https://t.me/${contact.telegram}`);
+    else if (contact.phone) location.href = `tel:${contact.phone}`;
+  } }, t("app.contact_shop"));
 }
 
 // --- online payment ---
@@ -558,29 +894,32 @@ function paymentSection(o) {
 
 export async function order(params) {
   setMain(null);
-  const o = await api("GET", `/api/orders/${encodeURIComponent(params.number)}`);
-  const cancel = o.can_cancel ? h("button", { type: "button", class: "btn danger wide cancel-order" }, t("app.cancel_order")) : null;
+  const o = await get(`/api/orders/${encodeURIComponent(params.number)}`);
+  const cancel = o.can_cancel ? h("button", { type: "button", class: "btn danger-ghost wide cancel-order" }, t("app.cancel_order")) : null;
   const payable = o.payment && o.payment.payable;
   const pay = payable ? h("button", { type: "button", class: "btn wide pay-order" }, t("payment.pay")) : null;
   const root = h("div", { class: "page order-page" },
     pageHeader(o.order_number, formatDate(o.created_at)),
     h("section", { class: "section" },
-      h("div", { class: "row" }, h("span", {}, t("app.status")), statusPill(o))),
+      h("div", { class: "row" }, h("span", {}, t("app.status")), statusPill(o)),
+      timeline(o)),
     paymentSection(o),
     pay,
     h("section", { class: "section" }, h("h2", { class: "section-label" }, t("app.your_order")),
-      o.items.map((item) => h("div", { class: "row small" },
-        h("span", { class: "ellipsis" }, `${item.name} × ${item.quantity}`), h("span", {}, item.subtotal_text)))),
+      o.items.map((item) => orderLine(item.product ? { ...item.product, name: item.name } : null, item.name, item.quantity, item.subtotal_text))),
     h("section", { class: "section summary" },
-      h("div", { class: "row" }, h("span", {}, t("app.subtotal")), h("span", {}, o.subtotal_text)),
+      h("div", { class: "row" }, h("span", {}, t("app.subtotal")), h("span", { class: "money" }, o.subtotal_text)),
       h("div", { class: "row" }, h("span", {}, t("app.delivery")),
-        h("span", {}, Number(o.delivery_fee) === 0 ? t("app.delivery_free") : o.delivery_fee_text)),
-      h("div", { class: "row total" }, h("span", {}, t("app.total")), h("span", {}, o.total_text))),
+        h("span", { class: "money" }, Number(o.delivery_fee) === 0 ? t("app.delivery_free") : o.delivery_fee_text)),
+      h("div", { class: "row total" }, h("span", {}, t("app.total")), h("span", { class: "money" }, o.total_text))),
     h("section", { class: "section" }, h("h2", { class: "section-label" }, t("app.delivery")),
-      h("p", {}, o.customer_name, " · ", o.customer_phone),
+      h("p", {}, o.customer_name, " · ", h("span", { class: "phone" }, formatPhone(o.customer_phone))),
       h("p", { class: "hint" }, o.delivery_address || ""),
       o.delivery_notes ? h("p", { class: "hint" }, o.delivery_notes) : null),
-    cancel,
+    h("div", { class: "stack" },
+      h("button", { type: "button", class: "btn ghost wide reorder", onclick: () => reorder(o) }, t("app.reorder")),
+      contactShop(),
+      cancel),
   );
   if (pay) {
     pay.addEventListener("click", async () => {
@@ -601,6 +940,7 @@ export async function order(params) {
       if (!root.isConnected) return;
       try {
         const now = await api("GET", `/api/orders/${encodeURIComponent(o.order_number)}`);
+        remember(`/api/orders/${encodeURIComponent(o.order_number)}`, now);
         if (!root.isConnected) return;
         if (!now.payment || now.payment.state !== o.payment.state || now.status !== o.status) {
           if (now.payment_status === "paid") { tg.haptic("success"); toast(t("payment.state.paid"), "success"); }
@@ -615,12 +955,14 @@ export async function order(params) {
   }
   if (cancel) {
     cancel.addEventListener("click", async () => {
-      if (!(await tg.confirm(t("app.cancel_confirm")))) return;
+      const sure = await confirmSheet({ text: t("app.cancel_confirm"), ok: t("app.cancel_order_yes"), cancel: t("app.cancel_order_no") });
+      if (!sure) return;
       cancel.disabled = true;
       try {
         await api("POST", `/api/orders/${encodeURIComponent(o.order_number)}/cancel`);
         tg.haptic("success");
         toast(t("app.order_cancelled"), "success");
+        forget("/api/orders");
         navigate(`/orders/${encodeURIComponent(o.order_number)}`, { replace: true });
       } catch (error) {
         cancel.disabled = false;
