@@ -15,6 +15,7 @@ from webapp.assets import ASSETS, Assets, serve_asset
 from webapp.cache import CATALOG_CACHE, CatalogCache, catalog_cache_ctx
 from webapp.middleware import SESSIONS, SessionCache, auth_middleware
 from webapp.ratelimit import WRITE_RATE_LIMIT, WriteRateLimit
+from webapp.security import csp_nonce
 
 
 @aiohttp_jinja2.template("index.html")
@@ -22,6 +23,7 @@ async def index(request: web.Request) -> dict[str, object]:
     """The page names its assets by their hashed names (cached for good) and carries no texts: the
     app fetches the customer's language alone."""
     assets = request.app[ASSETS]
+    csp_nonce(request)  # marks this answer as the Mini App page: it gets the page's CSP (webapp.security)
     return {
         "css_url": assets.url("css/app.css"),
         "app_url": assets.url("js/app.js"),
