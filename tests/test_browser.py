@@ -185,7 +185,7 @@ async def test_a_customer_browses_searches_buys_and_sees_the_order(browser: Any,
     await press_main_button(page)
     await page.wait_for_selector(".buy-row:not([hidden])")
     await page.click(".buy-row .step.plus")
-    await page.wait_for_function("document.getElementById('cart-badge').textContent === '2'")
+    await page.wait_for_function("() => document.getElementById('cart-badge').textContent === '2'")
     haptics = await client_events(page, "web_app_trigger_haptic_feedback")
     assert haptics, "adding to the cart must ask for haptic feedback"
     button = await wait_main_button(page, "56 000 so'm")  # 2 x 18 000 + 20 000 delivery

@@ -443,8 +443,8 @@ async def test_theme_colours_are_applied_again_when_the_theme_changes(browser: A
     assert light and light != "#999999"
     dark = {**THEMES["dark"], "hint_color": "#4a5561"}  # too dark on the dark background
     await page.evaluate("p => window.Telegram.WebView.receiveEvent('theme_changed', {theme_params: p})", dark)
-    await page.wait_for_function("getComputedStyle(document.documentElement).getPropertyValue('--label').trim() !== '"
-                                 + light + "'")
+    await page.wait_for_function("() => getComputedStyle(document.documentElement).getPropertyValue('--label')"
+                                 ".trim() !== '" + light + "'")
     assert await page.evaluate(LABEL_CONTRAST) == []
     background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(21, 30, 39)"  # the new secondary_bg_color
@@ -516,7 +516,7 @@ async def test_infinite_scroll_and_back_to_the_same_place(browser: Any, shop: Sh
     await page.wait_for_selector(".results [data-product]")
     assert await page.locator(".results [data-product]").count() == 20
     await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-    await page.wait_for_function("document.querySelectorAll('.results [data-product]').length > 20")  # no tap needed
+    await page.wait_for_function("() => document.querySelectorAll('.results [data-product]').length > 20")  # no tap needed
     deep = page.locator(".results [data-product]").nth(24)
     await deep.scroll_into_view_if_needed()
     product_id = await deep.get_attribute("data-product")
