@@ -44,6 +44,7 @@ QUEUES = {"sync": events.QUEUE_SYNC, "notifications": events.QUEUE_NOTIFICATIONS
 # relay's enqueues) are bounded where they are made; request paths (store.app) keep a short timeout.
 REDIS_SOCKET_TIMEOUT: float | None = None
 RESTART_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+RESTART_MIN_SECONDS = 0.5  # never restart a worker sooner than this after it stopped
 REDIS_PROBE_SECONDS = 0.5  # while a worker waits to restart after Redis went away: how often Redis is asked
 
 
@@ -189,6 +190,17 @@ async def _cancel_for_sure(task: asyncio.Task[None]) -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
+def is_redis_outage(exc: BaseException) -> bool:
+    """Did a worker stop because Redis could not be reached (refused, reset, timed out, still
+    loading its data), rather than a bug? redis-py wraps socket errors in its own ConnectionError
+    and TimeoutError; an OSError or asyncio timeout can surface raw from a half-open socket."""
+    from redis.exceptions import BusyLoadingError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(exc, (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OSError, TimeoutError))
+
+
 class WorkerService:
     """Everything one worker runs: an arq worker per queue (restarted with backoff when Redis goes
     away), the outbox relay and the marketplace push drainer (sync/relay.py; both need only
@@ -252,23 +264,29 @@ class WorkerService:
                 self.restarts += 1
                 log.warning("worker %s stopped (%s: %s); restarting in %.0f s, or as soon as Redis answers",
                             queue, type(exc).__name__, exc, delay)
+                outage = is_redis_outage(exc)
                 await stop_worker(worker, task, drain=1.0)
-            await self._wait_to_restart(delay)
+            await self._wait_to_restart(delay, outage=outage)
 
-    async def _wait_to_restart(self, delay: float) -> None:
-        """Wait `delay` seconds; but when Redis is unreachable now, restart as soon as it answers
-        again (a PING every REDIS_PROBE_SECONDS): after a Redis restart the queues must not stay idle
-        for the rest of a backoff that grew while it was away (measured: notifications 8 s late after
-        a 10 s outage, up to 30 s after a longer one). A worker that fails while Redis answers (a
+    async def _wait_to_restart(self, delay: float, *, outage: bool) -> None:
+        """Wait `delay` seconds; but after a Redis outage (`outage`: the worker stopped on a
+        connection error), restart as soon as Redis answers again (a PING every
+        REDIS_PROBE_SECONDS, the first after RESTART_MIN_SECONDS so a flapping Redis cannot spin
+        the loop): after a Redis restart the queues must not stay idle for the rest of a backoff
+        that grew while it was away (measured: notifications 8 s late after a 10 s outage, up to
+        30 s after a longer one). Redis may already be back by the time the old worker is closed,
+        so the cause is read from the error, never from whether Redis answers at this moment (CI
+        saw exactly that: a 30 s sleep after a 2 s outage). A worker that fails any other way (a
         bug, not an outage) waits the whole backoff."""
         deadline = time.monotonic() + delay
-        if await self._redis_answers():
+        if not outage:
             await asyncio.sleep(delay)
             return
+        await asyncio.sleep(min(RESTART_MIN_SECONDS, delay))
         while (left := deadline - time.monotonic()) > 0:
-            await asyncio.sleep(min(REDIS_PROBE_SECONDS, left))
             if await self._redis_answers():
                 return
+            await asyncio.sleep(min(REDIS_PROBE_SECONDS, left))
 
     async def _redis_answers(self) -> bool:
         try:

@@ -156,8 +156,9 @@ async def test_a_mini_app_checkout_reaches_every_marketplace_within_seconds(
         assert (await customer.checkout()).status == 201
         left = buds.stock_quantity - 2
 
-        took = await eventually(lambda: _shows(bench, buds, left), "the sale reaching the marketplaces")
-        assert took < 10
+        # Pushed by the sale's own event, not by a periodic sync (minutes apart, and not due here:
+        # see not_due); the bound is generous so a loaded machine never fails it (typically ~1 s).
+        await eventually(lambda: _shows(bench, buds, left), "the sale reaching the marketplaces", seconds=60)
 
         # A second sale after that push is pushed too.
         assert (await customer.put_cart(buds.id, 1)).status == 200
