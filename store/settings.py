@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # The Mini App's short name from @BotFather (t.me/<bot>/<short name>): shared product links open it.
     webapp_short_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{3,30}$", alias="WEBAPP_SHORT_NAME")
     web_processes: Annotated[int, NoDecode] = Field(default=1, alias="WEB_PROCESSES")
+    # Each store process's catalog read cache, in MB of JSON bodies (webapp.cache).
+    catalog_cache_mb: int = Field(default=16, ge=1, le=1024, alias="CATALOG_CACHE_MB")
 
     @field_validator("database_url", "redis_url", "bot_token", "webapp_url", "telegram_api_url",
                      "webhook_url", "webhook_secret", "payme_merchant_id", "payme_key", "click_service_id",

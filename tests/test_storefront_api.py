@@ -14,6 +14,7 @@ from tests.conftest import MakeClient
 from tests.tma import Shop, start_shop
 from webapp.cache import CATALOG_CACHE
 from webapp.ratelimit import WriteRateLimit
+from webapp.views import VIEWS
 
 
 @pytest.fixture
@@ -157,6 +158,7 @@ async def test_the_product_page_counts_one_view_per_customer_and_shows_their_sta
     first = await customer.get(f"/api/products/{kettle.id}")
     await customer.get(f"/api/products/{kettle.id}")  # a reload is not a new view
     await other.get(f"/api/products/{kettle.id}")
+    assert await shop.app[VIEWS].flush(shop.pool) == 2  # what the periodic write does every 2 s
     assert (await shop.product("AS-KIT-KTL")).view_count == 2
     body = first.body
     assert (body["name"], body["price_text"], body["old_price_text"]) == (
@@ -164,7 +166,13 @@ async def test_the_product_page_counts_one_view_per_customer_and_shows_their_sta
     assert body["discount_percent"] == 17 and body["stock_state"] == "in_stock"
     assert body["image_url"] == "/static/img/placeholder.svg" and body["has_image"] is False
     assert body["category"]["name"] == "Oshxona jihozlari"
-    assert (body["is_favorite"], body["in_cart"]) == (False, 0)
+    # The card is everyone's (cached as bytes); the customer's own state only when asked for.
+    assert "is_favorite" not in body and "in_cart" not in body
+    assert (await customer.call("PUT", f"/api/cart/items/{kettle.id}", {"quantity": 2})).status == 200
+    mine = (await customer.get(f"/api/products/{kettle.id}?include=state")).body
+    assert (mine["is_favorite"], mine["in_cart"], mine["name"]) == (False, 2, body["name"])
+    bad = await customer.get(f"/api/products/{kettle.id}?include=everything")
+    assert bad.status == 400 and "include" in bad.error["fields"]
     ru = (await other.get(f"/api/products/{kettle.id}")).body
     assert (ru["name"], ru["price_text"]) == ("Электрочайник 1,7 л", "199 000 сум")
 
@@ -186,7 +194,7 @@ async def test_favorites_toggle_idempotently(shop: Shop) -> None:
     for product_id in (bag.id, tent.id, bag.id):
         assert (await customer.call("PUT", f"/api/favorites/{product_id}")).status == 200
     assert [p["id"] for p in (await customer.get("/api/favorites")).body["items"]] == [tent.id, bag.id]
-    assert (await customer.get(f"/api/products/{tent.id}")).body["is_favorite"] is True
+    assert (await customer.get(f"/api/products/{tent.id}?include=state")).body["is_favorite"] is True
     for _ in range(2):
         assert (await customer.call("DELETE", f"/api/favorites/{tent.id}")).status == 200
     assert [p["id"] for p in (await customer.get("/api/favorites")).body["items"]] == [bag.id]

@@ -25,6 +25,7 @@ from store.validation import INT4_MAX, InvalidInput, ascii_int, clean_text, read
 from webapp import serialize
 from webapp.cache import CATALOG_CACHE
 from webapp.middleware import INIT_DATA, SESSIONS, USER, Session, raw_init_data
+from webapp.views import VIEWS
 
 log = logging.getLogger(__name__)
 
@@ -150,14 +151,24 @@ async def list_products(request: web.Request) -> web.Response:
 
 
 async def get_product(request: web.Request) -> web.Response:
+    """The product card every customer sees alike, from the catalog cache as bytes; the view is
+    counted in memory (webapp.views). What is the customer's own (in their cart, a favourite) the
+    Mini App already holds; `?include=state` adds it here for other clients (one cheap query)."""
     product_id, db, lang = _path_id(request, "id"), request.app[keys.DB], _lang(request)
 
-    async def build() -> dict[str, Any]:
-        return serialize.product_card(*await catalog.product_card(db, product_id), lang)
+    async def build() -> bytes:
+        return orjson.dumps(serialize.product_card(*await catalog.product_card(db, product_id), lang))
 
     card = await request.app[CATALOG_CACHE].fetch(f"/api/products/{product_id}|{lang}", build)
-    state = await catalog.customer_product_state(db, request.app[keys.REDIS], product_id, request[USER].id)
-    return _json({**card, **serialize.customer_state(*state)})
+    user_id = request[USER].id
+    request.app[VIEWS].record(user_id, product_id)
+    include = request.query.get("include")
+    if include is None:
+        return web.Response(body=card, content_type="application/json")
+    if include != "state":
+        raise ValidationFailed("error.validation", fields={"include": "error.include_invalid"})
+    state = await catalog.customer_product_state(db, product_id, user_id)
+    return _json({**orjson.loads(card), **serialize.customer_state(*state)})
 
 
 # --- favorites ------------------------------------------------------------------------------------

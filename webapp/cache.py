@@ -6,6 +6,10 @@ when the transaction commits. Each store process LISTENs on one connection of it
 whole cache on a notification, so a change is visible to every customer within one NOTIFY delivery
 (milliseconds) of its commit. This needs PostgreSQL only: a Redis outage does not touch it.
 
+Memory: entries are the JSON bodies as bytes, bounded by their total size (`max_bytes`, setting
+CATALOG_CACHE_MB, default 16 MB), least recently used first out; not by a count of entries, whose
+size varies from a 1 KB product card to a 30 KB search page.
+
 Staleness bound: while the LISTEN connection is down (PostgreSQL restarting, a network fault, found
 within LISTEN_CHECK_SECONDS by a query on it) the cache is off and every read goes to PostgreSQL; a
 reconnect drops the cache first. As the last safety net every entry lives at most TTL_SECONDS. So a
@@ -20,7 +24,6 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar, cast
 
 import asyncpg
 from aiohttp import web
@@ -29,19 +32,27 @@ from db.repos.outbox import CATALOG_CHANNEL
 from store import keys
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 TTL_SECONDS = 15.0
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+# What one entry costs beyond its body and key: the OrderedDict slot, the tuple, the float, the
+# bytes and str headers (measured with sys.getsizeof and tracemalloc: ~250 bytes).
+ENTRY_OVERHEAD = 256
 
 
 class CatalogCache:
-    def __init__(self, *, max_entries: int = 4096, ttl: float = TTL_SECONDS) -> None:
-        self.max_entries, self.ttl = max_entries, ttl
+    def __init__(self, *, max_bytes: int = DEFAULT_MAX_BYTES, ttl: float = TTL_SECONDS) -> None:
+        self.max_bytes, self.ttl = max_bytes, ttl
         self.enabled = False  # only while the invalidation channel is subscribed
-        self._entries: OrderedDict[str, tuple[float, object]] = OrderedDict()
-        self._building: dict[str, asyncio.Future[object]] = {}
+        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._building: dict[str, asyncio.Future[bytes]] = {}
+        self.bytes = 0  # bodies + keys + ENTRY_OVERHEAD of what is held now
         self.hits = self.misses = 0
 
-    def get(self, key: str) -> object | None:
+    @staticmethod
+    def _cost(key: str, body: bytes) -> int:
+        return len(body) + len(key) + ENTRY_OVERHEAD
+
+    def get(self, key: str) -> bytes | None:
         if not self.enabled:
             return None
         entry = self._entries.get(key)
@@ -49,32 +60,41 @@ class CatalogCache:
             self.misses += 1
             return None
         self.hits += 1
+        self._entries.move_to_end(key)  # least recently used goes first
         return entry[1]
 
-    def put(self, key: str, body: object) -> None:
+    def put(self, key: str, body: bytes) -> None:
         if not self.enabled:
             return
+        cost = self._cost(key, body)
+        if cost > self.max_bytes // 8:  # one huge page must not push out the whole shop
+            return
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.bytes -= self._cost(key, old[1])
         self._entries[key] = (time.monotonic() + self.ttl, body)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self.bytes += cost
+        while self.bytes > self.max_bytes:
+            dropped, (_, dropped_body) = self._entries.popitem(last=False)
+            self.bytes -= self._cost(dropped, dropped_body)
 
     def invalidate(self) -> None:
         self._entries.clear()
+        self.bytes = 0
         # A build that started before the change must not store what it read: forget it, so the
         # next reader starts a fresh one (those already waiting still get its answer, as they
         # would had they come a moment earlier).
         self._building.clear()
 
-    async def fetch(self, key: str, build: Callable[[], Awaitable[T]]) -> T:
-        """The cached value, or `build()`'s; concurrent misses of one key share a single build."""
+    async def fetch(self, key: str, build: Callable[[], Awaitable[bytes]]) -> bytes:
+        """The cached body, or `build()`'s; concurrent misses of one key share a single build."""
         value = self.get(key)
         if value is not None:
-            return cast(T, value)
+            return value
         pending = self._building.get(key)
         if pending is not None:
-            return cast(T, await asyncio.shield(pending))
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            return await asyncio.shield(pending)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._building[key] = future
         try:
             result = await build()

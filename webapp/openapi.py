@@ -88,7 +88,8 @@ SCHEMAS: dict[str, Any] = {
     }},
     "ProductDetail": {"allOf": [_ref("Product"), {"type": "object", "properties": {
         "description": _NULLABLE_TEXT, "category": {**_ref("Category"), "nullable": True},
-        "is_favorite": {"type": "boolean"}, "in_cart": {"type": "integer"}, "view_count": {"type": "integer"},
+        "is_favorite": {"type": "boolean", "description": "only with include=state"},
+        "in_cart": {"type": "integer", "description": "only with include=state"}, "view_count": {"type": "integer"},
     }}]},
     "ProductPage": {"type": "object", "properties": {
         "items": {"type": "array", "items": _ref("Product")}, "total": {"type": "integer"},
@@ -214,9 +215,12 @@ PATHS: dict[str, Any] = {
         "responses": {"200": _ok(_ref("ProductPage")), **_ERRORS, **_BAD_REQUEST, **_NOT_FOUND},
     }},
     "/api/products/{id}": {"get": {
-        "summary": "One product (counts a view)", "operationId": "getProduct",
-        "parameters": [_path_param("id", _ID)],
-        "responses": {"200": _ok(_ref("ProductDetail")), **_ERRORS, **_NOT_FOUND},
+        "summary": "One product, the same for every customer (counts a view; views reach view_count within "
+                   "seconds). in_cart and is_favorite only with include=state", "operationId": "getProduct",
+        "parameters": [_path_param("id", _ID),
+                       _query("include", {"type": "string", "enum": ["state"]},
+                              "state: add the customer's in_cart and is_favorite")],
+        "responses": {"200": _ok(_ref("ProductDetail")), **_ERRORS, **_BAD_REQUEST, **_NOT_FOUND},
     }},
     "/api/favorites": {"get": {
         "summary": "The customer's favorites, newest first", "operationId": "listFavorites",

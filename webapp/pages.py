@@ -16,6 +16,7 @@ from webapp.cache import CATALOG_CACHE, CatalogCache, catalog_cache_ctx
 from webapp.middleware import SESSIONS, SessionCache, auth_middleware
 from webapp.ratelimit import WRITE_RATE_LIMIT, WriteRateLimit
 from webapp.security import csp_nonce
+from webapp.views import VIEWS, ViewCounter, views_ctx
 
 
 @aiohttp_jinja2.template("index.html")
@@ -41,8 +42,10 @@ async def _revalidate_static(request: web.Request, response: web.StreamResponse)
 
 def setup_routes(app: web.Application) -> None:
     app[SESSIONS] = SessionCache()
-    app[CATALOG_CACHE] = CatalogCache()
+    app[CATALOG_CACHE] = CatalogCache(max_bytes=app[keys.SETTINGS].catalog_cache_mb * 1024 * 1024)
     app.cleanup_ctx.append(catalog_cache_ctx)
+    app[VIEWS] = ViewCounter()
+    app.cleanup_ctx.append(views_ctx)
     limit, window = app[keys.SETTINGS].write_rate_limit
     app[WRITE_RATE_LIMIT] = WriteRateLimit(limit=limit, window=window)
     app.middlewares.append(auth_middleware)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import asyncpg
+
 from db.models import Product
 from db.pool import Executor
 
@@ -119,6 +121,19 @@ async def add_order_count(db: Executor, product_id: int, quantity: int) -> None:
 
 async def count_view(db: Executor, product_id: int) -> None:
     await db.execute("UPDATE products SET view_count = view_count + 1 WHERE id = $1", product_id)
+
+
+async def add_views(pool: asyncpg.Pool, counts: dict[int, int]) -> None:
+    """Add counted views to `view_count` (webapp.views), one transaction for the batch. Rows are
+    locked in id order first, as checkout locks them, so a batch never deadlocks with a sale."""
+    ids = sorted(counts)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM products WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE", ids)
+        await conn.execute(
+            """UPDATE products p SET view_count = p.view_count + v.n
+               FROM unnest($1::int[], $2::int[]) AS v(id, n) WHERE p.id = v.id""",
+            ids, [counts[i] for i in ids],
+        )
 
 
 async def count(db: Executor) -> int:

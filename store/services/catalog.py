@@ -5,9 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from arq.connections import ArqRedis
-from redis.exceptions import RedisError
-
 from db.models import Banner, Category, Product
 from db.pool import Executor
 from db.repos import banners, cart, categories, favorites, products
@@ -20,8 +17,6 @@ PER_PAGE = 20
 MAX_PER_PAGE = 50
 MAX_QUERY_LENGTH = 100
 HOME_SHELF_SIZE = 10
-# A customer's repeated views of one product count once per this many seconds.
-VIEW_DEDUP_SECONDS = 3600
 # Every kind of apostrophe people type in Uzbek Latin (o'zbek, oʻzbek, o‘zbek, o`zbek).
 _APOSTROPHES = "'ʻʼ‘’`´"
 
@@ -190,15 +185,9 @@ async def product_card(db: Executor, product_id: int) -> tuple[Product, Category
     return product, category
 
 
-async def customer_product_state(db: Executor, redis: ArqRedis, product_id: int, user_id: int) -> tuple[int, bool]:
-    """(units in the customer's cart, is it a favorite) for a product they open, counting their
-    view (once per VIEW_DEDUP_SECONDS, so reloading the page does not inflate `view_count`)."""
-    try:
-        first_view = await redis.set(f"viewed:{user_id}:{product_id}", b"1", nx=True, ex=VIEW_DEDUP_SECONDS)
-    except (RedisError, OSError):
-        first_view = True  # count it rather than lose it
-    if first_view:
-        await products.count_view(db, product_id)
+async def customer_product_state(db: Executor, product_id: int, user_id: int) -> tuple[int, bool]:
+    """(units in the customer's cart, is it a favorite) for a product they open. Views are counted
+    apart, in memory (webapp.views)."""
     return await cart.product_state(db, user_id, product_id)
 
 

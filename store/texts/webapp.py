@@ -36,6 +36,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Сортировка: popular, price_asc, price_desc или newest.",
     },
     "error.page_invalid": {"uz": "Sahifa raqami noto'g'ri.", "ru": "Неверный номер страницы."},
+    "error.include_invalid": {"uz": "include faqat \"state\" bo'lishi mumkin.",
+                              "ru": "include может быть только \"state\"."},
     "error.price_invalid": {
         "uz": "Narx butun so'mda, 0 dan katta bo'lmagan son bo'lsin.",
         "ru": "Цена должна быть целым числом сумов, не меньше 0.",

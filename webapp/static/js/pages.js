@@ -389,7 +389,9 @@ function zoom(p) {
 export async function product(params) {
   const p = await get(`/api/products/${params.id}`);
   const max = Math.min(p.stock_quantity, 999);
-  let favorite = p.is_favorite;
+  // The card is the same for everyone (served from the server's cache); what is the customer's own
+  // (favourite, in the cart) the app already holds since start-up.
+  let favorite = state.favorites.has(p.id);
 
   const fav = h("button", {
     type: "button", class: favorite ? "fav on" : "fav", "aria-pressed": String(favorite),
@@ -402,7 +404,6 @@ export async function product(params) {
       favorite = next;
       if (favorite) state.favorites.add(p.id); else state.favorites.delete(p.id);
       forget("/api/favorites");
-      forget(`/api/products/${p.id}`);
       fav.classList.toggle("on", favorite);
       fav.setAttribute("aria-pressed", String(favorite));
       fav.setAttribute("aria-label", t(favorite ? "app.favorite_remove" : "app.favorite_add"));
