@@ -314,3 +314,55 @@ async def test_an_admin_cancels_a_confirmed_order_and_the_stock_comes_back(shop:
     assert (await shop.product("AS-KIT-KTL")).stock_quantity == kettle.stock_quantity
     with pytest.raises(NotFound):
         await order_service.change_status(db, "AS-1999-000001", "confirmed", admin)
+
+
+async def test_a_cart_write_and_a_checkout_take_a_few_round_trips_each(
+    shop: Shop, settings: Settings, database_url: str,
+) -> None:
+    """Every statement a round trip to PostgreSQL (CPU on both sides, locks held longer): a cart
+    write is BEGIN, the customer's lock, one read, one write, COMMIT; a checkout is BEGIN, the lock,
+    the key, the cart with its products locked, one write of everything, COMMIT (it was ~19)."""
+    from db.pool import create_pool
+    from store.services import checkout, customers
+
+    buds, cable = await shop.product("AS-AUD-BUDS"), await shop.product("AS-ACC-CBL")
+    form = checkout.parse_checkout_form(CHECKOUT_FORM, settings)
+    statements: list[str] = []
+    counted = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        async with counted.acquire() as conn:
+            conn.add_query_logger(lambda record: statements.append(record.query))
+        for telegram_id in (700000077, 700000078):  # the first warms the connection (type introspection)
+            user = await customers.register(shop.pool, telegram_id=telegram_id, first_name="Aziz",
+                                            last_name=None, username=None, language_code="uz")
+            statements.clear()
+            await checkout.set_cart_quantity(counted, user.id, buds.id, 2, settings)
+            writes = len(statements)
+            view = await checkout.set_cart_quantity(counted, user.id, cable.id, 1, settings)
+            statements.clear()
+            placed = await checkout.place_order(counted, settings, user, form, f"round-trips-{telegram_id}")
+            orders = len(statements)
+    finally:
+        await counted.close()
+    assert (writes, orders) == (5, 6), statements
+    assert [(line.product.id, line.quantity) for line in view.lines] == [(buds.id, 2), (cable.id, 1)]
+    assert sorted((i.product_id, i.quantity) for i in placed.items) == sorted([(buds.id, 2), (cable.id, 1)])
+    assert (await shop.product("AS-AUD-BUDS")).stock_quantity == buds.stock_quantity - 4
+    assert placed.payment is not None and placed.payment.method == "cash"
+    assert await _events(shop.pool) >= {f"order-created:{placed.order.id}", f"push-stock:{buds.id}",
+                                        f"push-stock:{cable.id}"}
+
+
+async def test_a_cart_write_answers_what_a_read_of_the_cart_says(shop: Shop, settings: Settings) -> None:
+    """The cart write computes its answer from the read before the write (one query fewer): it
+    must equal a fresh read, line order included, whether a line is new, changed or removed."""
+    from store.services import checkout, customers
+
+    user = await customers.register(shop.pool, telegram_id=700000079, first_name="Aziz", last_name=None,
+                                    username=None, language_code="uz")
+    items = [await shop.product(sku) for sku in ("AS-AUD-BUDS", "AS-ACC-CBL", "AS-KIT-KTL")]
+    steps = [(items[0], 2), (items[1], 1), (items[2], 3), (items[0], 5), (items[1], 0), (items[1], 2),
+             (items[2], 0), (items[2], 0)]
+    for product, quantity in steps:
+        view = await checkout.set_cart_quantity(shop.pool, user.id, product.id, quantity, settings)
+        assert view == await checkout.cart_view(shop.pool, user.id, settings), (product.sku, quantity)

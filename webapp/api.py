@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from db.models import Order, OrderItem, Product
+from db.models import Order, OrderItem, OrderPayment, Product
 from db.repos import cart, orders, payments, products, users
 from store import keys
 from store.errors import NotFound, ValidationFailed
@@ -243,13 +243,20 @@ async def _payment_url(request: web.Request, order: Order, items: list[OrderItem
 
 
 async def _order_body(request: web.Request, order: Order, items: list[OrderItem], *,
-                      with_link: bool = False, link_may_fail: bool = False) -> dict[str, Any]:
+                      with_link: bool = False, link_may_fail: bool = False,
+                      payment: OrderPayment | None = None, pictures: dict[int, Product] | None = None,
+                      ) -> dict[str, Any]:
     """The order as the customer sees it, with how it is paid; `with_link` adds where to pay.
     `link_may_fail`: an order already placed is answered even when Telegram could not make its
-    invoice link (the order screen's pay button asks again)."""
+    invoice link (the order screen's pay button asks again). `payment` and `pictures` (the
+    products of its lines, by id) when the caller has them already; read otherwise."""
     user, lang = request[USER], _lang(request)
-    body = serialize.order(order, items, lang, user.id, await _pictures(request, items))
-    info = payment_service.info(order, await payments.get(request.app[keys.DB], order.id))
+    if pictures is None:
+        pictures = await _pictures(request, items)
+    body = serialize.order(order, items, lang, user.id, pictures)
+    if payment is None:
+        payment = await payments.get(request.app[keys.DB], order.id)
+    info = payment_service.info(order, payment)
     url = None
     if with_link and info is not None and info.payable:
         try:
@@ -271,7 +278,8 @@ async def create_order(request: web.Request) -> web.Response:
     except checkout.CartConflict as exc:
         exc.details["cart"] = serialize.cart(exc.cart, _lang(request))
         raise
-    body = await _order_body(request, placed.order, placed.items, with_link=True, link_may_fail=True)
+    body = await _order_body(request, placed.order, placed.items, with_link=True, link_may_fail=True,
+                             payment=placed.payment, pictures=placed.products or None)
     headers = {"Idempotent-Replayed": "true"} if placed.replayed else None
     return _json(body, status=201, headers=headers)
 

@@ -76,12 +76,43 @@ async def list_with_products(db: Executor, user_id: int) -> list[tuple[CartItem,
              Product.from_record(row)) for row in rows]
 
 
-async def line_stats(db: Executor, user_id: int, product_id: int) -> tuple[bool, int]:
-    """(does the cart hold this product already, how many lines it has), in one query."""
-    row = await db.fetchrow(
-        """SELECT coalesce(bool_or(product_id = $2), FALSE) AS has_line, count(*) AS lines
-           FROM cart_items WHERE user_id = $1""",
+async def lines_and_product(
+    db: Executor, user_id: int, product_id: int,
+) -> tuple[list[tuple[CartItem, Product]], Product | None]:
+    """The customer's cart lines with their products (as `list_with_products`), and the product
+    `product_id` as it is now (None when it does not exist), whether in the cart or not: all a
+    cart write needs to check and to answer, in one query."""
+    columns = ", ".join("p." + column for column in PRODUCT_COLUMNS)
+    rows = await db.fetch(
+        f"""SELECT c.id AS cart_item_id, c.quantity AS cart_quantity, c.price_snapshot, {columns}
+            FROM cart_items c JOIN products p ON p.id = c.product_id
+            WHERE c.user_id = $1
+            UNION ALL
+            SELECT NULL, NULL, NULL, {columns} FROM products p
+            WHERE p.id = $2 AND NOT EXISTS (SELECT 1 FROM cart_items WHERE user_id = $1 AND product_id = $2)
+            ORDER BY 1 NULLS LAST""",
         user_id, product_id,
     )
-    assert row is not None
-    return bool(row["has_line"]), int(row["lines"])
+    lines: list[tuple[CartItem, Product]] = []
+    target: Product | None = None
+    for row in rows:
+        product = Product.from_record(row)
+        if product.id == product_id:
+            target = product
+        if row["cart_item_id"] is not None:
+            lines.append((CartItem(row["cart_item_id"], user_id, product.id, row["cart_quantity"],
+                                   row["price_snapshot"]), product))
+    return lines, target
+
+
+async def put_line(db: Executor, user_id: int, product_id: int, quantity: int, price_snapshot: Decimal) -> int:
+    """Upsert the line (quantity > 0); returns its id."""
+    line_id: int = await db.fetchval(
+        """INSERT INTO cart_items (user_id, product_id, quantity, price_snapshot)
+           VALUES ($1, $2, $3, $4)
+           ON CONFLICT (user_id, product_id) DO UPDATE
+           SET quantity = EXCLUDED.quantity, price_snapshot = EXCLUDED.price_snapshot
+           RETURNING id""",
+        user_id, product_id, quantity, price_snapshot,
+    )
+    return line_id

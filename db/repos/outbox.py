@@ -105,6 +105,19 @@ class PendingPush:
     attempts: int
 
 
+def request_pushes_sql(ids: str, sync_type: str, debounce: str) -> str:
+    """The upsert of `request_pushes`, its parameters named by the caller (also a CTE of the
+    checkout's one write statement, db/repos/sales.py)."""
+    return f"""INSERT INTO pending_pushes (product_id, sync_type, due_at)
+               SELECT p.id, {sync_type}, now() AT TIME ZONE 'UTC' + make_interval(secs => {debounce})
+               FROM products p WHERE p.id = ANY({ids}::int[])
+               ORDER BY p.id
+               ON CONFLICT (product_id, sync_type) DO UPDATE SET version = pending_pushes.version + 1,
+                   due_at = CASE WHEN pending_pushes.attempts = 0
+                                 THEN LEAST(pending_pushes.due_at, EXCLUDED.due_at)
+                                 ELSE pending_pushes.due_at END"""
+
+
 async def request_pushes(db: Executor, sync_type: str, product_ids: Iterable[int], debounce: float) -> None:
     """Upsert one pending row per product: a new row is due after `debounce` seconds; an existing one
     keeps its due time (a burst of changes is one push, and a failure's backoff is not cut short)
@@ -114,16 +127,7 @@ async def request_pushes(db: Executor, sync_type: str, product_ids: Iterable[int
     ids = sorted(set(product_ids))
     if not ids:
         return
-    await db.execute(
-        """INSERT INTO pending_pushes (product_id, sync_type, due_at)
-           SELECT p.id, $2, now() AT TIME ZONE 'UTC' + make_interval(secs => $3)
-           FROM products p WHERE p.id = ANY($1::int[])
-           ORDER BY p.id
-           ON CONFLICT (product_id, sync_type) DO UPDATE SET version = pending_pushes.version + 1,
-               due_at = CASE WHEN pending_pushes.attempts = 0 THEN LEAST(pending_pushes.due_at, EXCLUDED.due_at)
-                             ELSE pending_pushes.due_at END""",
-        ids, sync_type, debounce,
-    )
+    await db.execute(request_pushes_sql("$1", "$2", "$3"), ids, sync_type, debounce)
 
 
 async def claim_pushes(db: Executor, limit: int, lease_seconds: float) -> list[PendingPush]:

@@ -82,18 +82,13 @@ async def adjust_stock(db: Executor, product_id: int, delta: int) -> int | None:
     return value
 
 
-async def take_for_sale(db: Executor, lines: list[tuple[int, int]]) -> set[int]:
-    """Take (product_id, quantity) units and add them to `order_count`, where enough units are left;
-    returns the ids that were updated (a missing id had too few units or does not exist)."""
-    rows = await db.fetch(
-        """UPDATE products p SET stock_quantity = p.stock_quantity - s.quantity,
-                                order_count = p.order_count + s.quantity
-           FROM unnest($1::int[], $2::int[]) AS s(id, quantity)
-           WHERE p.id = s.id AND p.stock_quantity >= s.quantity
-           RETURNING p.id""",
-        [product_id for product_id, _ in lines], [quantity for _, quantity in lines],
-    )
-    return {row["id"] for row in rows}
+# Take $2[i] units of product $1[i] and count them in order_count, where enough are left; RETURNING
+# the ids taken: a CTE of the checkout's one write statement (db/repos/sales.py).
+TAKE_FOR_SALE = """UPDATE products p SET stock_quantity = p.stock_quantity - s.quantity,
+                                  order_count = p.order_count + s.quantity
+                   FROM unnest($1::int[], $2::int[]) AS s(id, quantity)
+                   WHERE p.id = s.id AND p.stock_quantity >= s.quantity
+                   RETURNING p.id"""
 
 
 async def set_stock(db: Executor, product_id: int, quantity: int) -> int | None:

@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from db.models import CartItem, Order, OrderItem, Product, User
+from db.models import CartItem, Order, OrderItem, OrderPayment, Product, User
 from db.pool import Executor
-from db.repos import cart, idempotency, orders, products, users
+from db.repos import cart, orders, sales, users
 from store.errors import Conflict, NotFound, StoreError, ValidationFailed
-from store.services import events, stock
+from store.services import events
 from store.settings import Settings
 from store.validation import InvalidInput, has_forbidden_chars, json_int
 
@@ -158,8 +158,7 @@ def _build_view(items: list[CartItem], catalog: dict[int, Product], settings: Se
 
 async def cart_view(db: Executor, user_id: int, settings: Settings) -> CartView:
     """The customer's cart priced at today's prices, with every line that changed flagged."""
-    lines = await cart.list_with_products(db, user_id)
-    return _build_view([item for item, _ in lines], {product.id: product for _, product in lines}, settings)
+    return _view_of(await cart.list_with_products(db, user_id), settings)
 
 
 def parse_quantity(value: object) -> int:
@@ -180,28 +179,39 @@ async def set_cart_quantity(
     customer's checkouts."""
     parse_quantity(quantity)
     async with pool.acquire() as conn, conn.transaction():
+        # Round trips: BEGIN, the lock, one read (the cart and the product), one write, COMMIT;
+        # the answer is the cart read with the write applied (what a second read would return).
         await users.lock(conn, user_id)
+        lines, product = await cart.lines_and_product(conn, user_id, product_id)
+        kept = [(item, p) for item, p in lines if p.id != product_id]
         if quantity == 0:
-            await cart.set_quantity(conn, user_id, product_id, 0, Decimal("0"))
-        else:
-            product = await products.get(conn, product_id)
-            if product is None:
-                raise NotFound("error.product_not_found")
-            if not product.is_active:
-                raise NotSold("error.product_not_sold", details={"available": {str(product.id): 0}},
-                              name=product.name(lang))
-            if product.stock_quantity <= 0:
-                raise NotEnoughStock("error.sold_out", name=product.name(lang),
-                                     details={"available": {str(product.id): 0}})
-            if quantity > product.stock_quantity:
-                raise NotEnoughStock("error.not_enough_stock", name=product.name(lang),
-                                     available=product.stock_quantity,
-                                     details={"available": {str(product.id): product.stock_quantity}})
-            has_line, lines = await cart.line_stats(conn, user_id, product_id)
-            if not has_line and lines >= MAX_CART_LINES:
-                raise Conflict("error.cart_full", limit=MAX_CART_LINES)
-            await cart.set_quantity(conn, user_id, product_id, quantity, product.current_price)
-        return await cart_view(conn, user_id, settings)
+            if len(kept) != len(lines):
+                await cart.set_quantity(conn, user_id, product_id, 0, Decimal("0"))
+            return _view_of(kept, settings)
+        if product is None:
+            raise NotFound("error.product_not_found")
+        if not product.is_active:
+            raise NotSold("error.product_not_sold", details={"available": {str(product.id): 0}},
+                          name=product.name(lang))
+        if product.stock_quantity <= 0:
+            raise NotEnoughStock("error.sold_out", name=product.name(lang),
+                                 details={"available": {str(product.id): 0}})
+        if quantity > product.stock_quantity:
+            raise NotEnoughStock("error.not_enough_stock", name=product.name(lang),
+                                 available=product.stock_quantity,
+                                 details={"available": {str(product.id): product.stock_quantity}})
+        has_line = len(kept) != len(lines)
+        if not has_line and len(lines) >= MAX_CART_LINES:
+            raise Conflict("error.cart_full", limit=MAX_CART_LINES)
+        line_id = await cart.put_line(conn, user_id, product_id, quantity, product.current_price)
+        line = (CartItem(line_id, user_id, product_id, quantity, product.current_price), product)
+        # The line keeps its place (lines are in the order they were first added) or comes last.
+        updated = [line if p.id == product_id else (item, p) for item, p in lines] if has_line else [*lines, line]
+        return _view_of(updated, settings)
+
+
+def _view_of(lines: list[tuple[CartItem, Product]], settings: Settings) -> CartView:
+    return _build_view([item for item, _ in lines], {product.id: product for _, product in lines}, settings)
 
 
 # --- checkout -----------------------------------------------------------------------------------
@@ -299,6 +309,8 @@ class PlacedOrder:
     items: list[OrderItem]
     replayed: bool = False  # True when the key had already produced this order
     stock_moved: list[int] = field(default_factory=list)
+    payment: OrderPayment | None = None  # a new order's payment row (None: read it when needed)
+    products: dict[int, Product] = field(default_factory=dict)  # a new order's products, as sold
 
 
 T = TypeVar("T")
@@ -340,8 +352,7 @@ async def place_order(
             # One checkout (and cart write) per customer at a time: the same key sent twice at
             # once waits here and then finds the order the first one made.
             await users.lock(conn, user.id)
-            await idempotency.prune(conn, user.id, IDEMPOTENCY_KEY_TTL_SECONDS)
-            seen = await idempotency.get(conn, user.id, idempotency_key)
+            seen = await sales.recent_key(conn, user.id, idempotency_key, IDEMPOTENCY_KEY_TTL_SECONDS)
             if seen is not None:
                 if seen.fingerprint != fingerprint:
                     raise IdempotencyKeyReused()
@@ -349,11 +360,10 @@ async def place_order(
                 assert order is not None
                 return PlacedOrder(order, await orders.items(conn, order.id), replayed=True)
 
-            items = await cart.list_for_user(conn, user.id)
-            if not items:
+            cart_lines = await sales.lock_cart(conn, user.id)
+            if not cart_lines:
                 raise CartEmpty()
-            locked = {p.id: p for p in await products.lock_many(conn, [i.product_id for i in items])}
-            view = _build_view(items, locked, settings)
+            view = _view_of(cart_lines, settings)
             unavailable = [line for line in view.lines if not line.product.is_active]
             if unavailable:
                 first = unavailable[0].product
@@ -377,26 +387,25 @@ async def place_order(
                 return await cart_view(conn, user.id, settings)
 
             lines = sorted(view.lines, key=lambda line: line.product.id)
-            await stock.sell(conn, [(line.product.id, line.quantity) for line in lines])
-            order = await orders.create(
-                conn, order_number=await orders.next_order_number(conn), source="app", user_id=user.id,
-                customer_name=form.customer_name, customer_phone=form.customer_phone,
-                subtotal=view.subtotal, delivery_fee=view.delivery_fee, total=view.total,
+            amount, expires = payments.terms(form.payment_method, view.total, settings)
+            # Every write in one statement (db/repos/sales.py): the stock, the order and its items,
+            # the payment, the key, the emptied cart, the phone, the outbox job, the stock pushes
+            # and the catalog NOTIFY (what events.order_created and events.stock_changed write).
+            sale = await sales.record(conn, sales.NewSale(
+                user_id=user.id, customer_name=form.customer_name, customer_phone=form.customer_phone,
                 delivery_address=form.delivery_address, delivery_notes=form.delivery_notes,
-            )
-            order_items = await orders.add_items(conn, order.id, [
-                orders.NewOrderItem(line.product.id, line.product.name(lang), line.product.sku,
-                                    line.product.current_price, line.quantity)
-                for line in view.lines
-            ])
-            await payments.start(conn, order, form.payment_method, settings)
-            await idempotency.save(conn, user.id, idempotency_key, fingerprint, order.id)
-            await cart.clear(conn, user.id)
-            if user.phone != form.customer_phone:
-                await users.set_phone(conn, user.id, form.customer_phone)
-            await events.order_created(conn, order.id)
-            await events.stock_changed(conn, [line.product.id for line in lines])
-            return PlacedOrder(order, order_items, stock_moved=[line.product.id for line in lines])
+                subtotal=view.subtotal, delivery_fee=view.delivery_fee, total=view.total,
+                lines=[sales.SaleLine(line.product.id, line.product.name(lang), line.product.sku,
+                                      line.product.current_price, line.quantity) for line in lines],
+                payment_method=form.payment_method, amount_tiyin=amount, payment_expires_at=expires,
+                idempotency_key=idempotency_key, fingerprint=fingerprint,
+                order_job=events.JOB_ORDER_CREATED, order_job_queue=events.QUEUE_NOTIFICATIONS,
+                push_debounce_seconds=events.PUSH_DEBOUNCE_SECONDS,
+            ))
+            if sale.sold != len(lines):  # cannot happen under the locks; never sell what is not there
+                raise RuntimeError(f"checkout: stock taken for {sale.sold} of {len(lines)} locked products")
+            return PlacedOrder(sale.order, sale.items, stock_moved=[line.product.id for line in lines],
+                               payment=sale.payment, products={line.product.id: line.product for line in lines})
 
     result = await retry_transient(attempt, "checkout")
     if isinstance(result, CartView):

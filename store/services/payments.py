@@ -105,11 +105,17 @@ def parse_method(value: object, settings: Settings) -> str:
     return value
 
 
+def terms(method: str, total: Decimal, settings: Settings) -> tuple[int, datetime | None]:
+    """What a new order owes (its total in tiyin) and, paid online, when it expires unpaid."""
+    expires = _utcnow() + timedelta(minutes=settings.payment_timeout_minutes) if method in ONLINE else None
+    return to_tiyin(total), expires
+
+
 async def start(conn: Executor, order: Order, method: str, settings: Settings) -> OrderPayment:
     """Inside checkout's transaction: record how the new order is paid. An online order owes its
     total in tiyin and expires after PAYMENT_TIMEOUT_MINUTES."""
-    expires = _utcnow() + timedelta(minutes=settings.payment_timeout_minutes) if method in ONLINE else None
-    payment = await payments.create(conn, order.id, method, to_tiyin(order.total), expires)
+    amount, expires = terms(method, order.total, settings)
+    payment = await payments.create(conn, order.id, method, amount, expires)
     await payments.add_event(conn, order_id=order.id, event="started", actor="customer", provider=method,
                              amount_tiyin=payment.amount_tiyin, new_payment_status=order.payment_status)
     return payment

@@ -1,6 +1,7 @@
-"""The one way master stock changes. Checkout, cancellations, marketplace imports and admin edits
-all call these inside their own transaction, then `events.stock_changed` after it commits, so the
-marketplaces hear about every change.
+"""The one way master stock changes. Cancellations, marketplace imports and admin edits call these
+inside their own transaction, with `events.stock_changed` in it, so the marketplaces hear about
+every change. The Mini App checkout takes its stock with the same statement (products.TAKE_FOR_SALE)
+as one part of its single write (db/repos/sales.py), under the same locks and checks.
 """
 
 from __future__ import annotations
@@ -31,23 +32,6 @@ async def take(db: Executor, product_id: int, quantity: int, *, sku: str = "") -
             raise NotFound("error.not_found")
         raise OutOfStock(product_id, sku or product.sku, quantity, product.stock_quantity)
     return left
-
-
-async def sell(db: Executor, lines: list[tuple[int, int]]) -> None:
-    """A sale: take each (product_id, quantity) and count the units in `order_count`, every product
-    in one statement. Raises OutOfStock when any product has fewer units; the caller's transaction
-    must then roll back (some rows may already be updated). Needs a transaction, and the products
-    should already be locked in id order by the caller (checkout does)."""
-    if not lines or any(quantity <= 0 for _, quantity in lines):
-        raise ValueError("a sale needs lines with positive quantities")
-    sold = await products.take_for_sale(db, lines)
-    missing = [product_id for product_id, _ in lines if product_id not in sold]
-    if missing:
-        product = await products.get(db, missing[0])
-        if product is None:
-            raise NotFound("error.not_found")
-        requested = dict(lines)[product.id]
-        raise OutOfStock(product.id, product.sku, requested, product.stock_quantity)
 
 
 async def give_back(db: Executor, product_id: int, quantity: int) -> int | None:
