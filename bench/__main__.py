@@ -11,7 +11,8 @@ drives the load and runs the sync benchmarks (bench.sync_bench). It takes about 
 it is rate-limit waiting that the sync figures measure. Shorter: `--seconds 3` (each HTTP load run),
 `--uzum-price-products 100` (Uzum prices: one call per product at ~5/s), `--sales 50`,
 `--import-orders 200`; see `python -m bench --help`. `--only NAME[,NAME]` runs some parts alone:
-reads, checkout, push, import, propagation, faults (bench.faults: a burst of orders with admins set
+reads, checkout, push, import, propagation, processes (`run --processes 1` and `2` side by side),
+faults (bench.faults: a burst of orders with admins set
 and a Redis outage, with a store and a Redis of their own, after the others).
 """
 
@@ -42,7 +43,7 @@ from store.telegram_auth import sign_init_data
 
 BOT_TOKEN = "123456789:AAHbenchbenchbenchbenchbenchbenchben"
 RESULTS = Path(__file__).parent / "results"
-PARTS = ("reads", "checkout", "push", "import", "propagation", "faults")
+PARTS = ("reads", "checkout", "push", "import", "propagation", "processes", "faults")
 
 
 def _init_data(telegram_id: int) -> str:
@@ -101,42 +102,98 @@ class Bench:
         self.results["catalog_reads"] = reads
         self.results["footprint_rss_mb_after_reads"] = store.rss_mb()
 
+    async def checkout_once(self, store: harness.Process, pool: asyncpg.Pool, mode: str, first_user: int,
+                            ) -> dict[str, Any]:
+        """One checkout load (bench.checkout_load, its own process) against `store`: 32 customers,
+        three-item carts; `distinct` products per customer or `contended` (20 products); checks
+        that the units sold equal the stock taken."""
+        if mode == "distinct":
+            ids = [r["id"] for r in await pool.fetch(
+                "UPDATE products SET stock_quantity = 100000 WHERE id <= 3000 RETURNING id")]
+        else:
+            ids = [r["id"] for r in await pool.fetch(
+                "UPDATE products SET stock_quantity = 300 WHERE id BETWEEN 5001 AND 5020 RETURNING id")]
+        stock_before = await pool.fetchval("SELECT sum(stock_quantity) FROM products WHERE id = any($1)", ids)
+        max_order = await pool.fetchval("SELECT coalesce(max(id), 0) FROM orders")
+        await pool.execute("DELETE FROM cart_items")
+        proc = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "bench.checkout_load", "--url", store.url, "--token", BOT_TOKEN,
+             "--products", ",".join(map(str, sorted(ids))), "--customers", "32",
+             "--seconds", str(self.args.seconds), "--mode", mode, "--first-user", str(first_user)],
+            capture_output=True, text=True, check=True, timeout=self.args.seconds + 120)
+        load = json.loads(proc.stdout.strip().splitlines()[-1])
+        stock_after = await pool.fetchval("SELECT sum(stock_quantity) FROM products WHERE id = any($1)", ids)
+        sold = await pool.fetchval(
+            """SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi JOIN orders o ON o.id = oi.order_id
+               WHERE o.id > $1 AND o.source = 'app' AND o.status <> 'cancelled'""", max_order)
+        negative = await pool.fetchval("SELECT count(*) FROM products WHERE stock_quantity < 0")
+        exact = stock_before - stock_after == sold and negative == 0
+        return {**load, "stock_before": stock_before, "stock_after": stock_after, "units_sold": sold,
+                "exact": exact}
+
     async def checkout(self, store: harness.Process, pool: asyncpg.Pool) -> None:
         out: dict[str, Any] = {}
         for mode in ("distinct", "contended"):
-            if mode == "distinct":
-                ids = [r["id"] for r in await pool.fetch(
-                    "UPDATE products SET stock_quantity = 100000 WHERE id <= 3000 RETURNING id")]
-            else:
-                ids = [r["id"] for r in await pool.fetch(
-                    "UPDATE products SET stock_quantity = 300 WHERE id BETWEEN 5001 AND 5020 RETURNING id")]
-            stock_before = await pool.fetchval("SELECT sum(stock_quantity) FROM products WHERE id = any($1)", ids)
-            max_order = await pool.fetchval("SELECT coalesce(max(id), 0) FROM orders")
-            await pool.execute("DELETE FROM cart_items")
-            proc = await asyncio.to_thread(
-                subprocess.run,
-                [sys.executable, "-m", "bench.checkout_load", "--url", store.url, "--token", BOT_TOKEN,
-                 "--products", ",".join(map(str, sorted(ids))), "--customers", "32",
-                 "--seconds", str(self.args.seconds), "--mode", mode,
-                 "--first-user", str(810_000_000 if mode == "distinct" else 820_000_000)],
-                capture_output=True, text=True, check=True, timeout=self.args.seconds + 120)
-            load = json.loads(proc.stdout.strip().splitlines()[-1])
-            stock_after = await pool.fetchval("SELECT sum(stock_quantity) FROM products WHERE id = any($1)", ids)
-            sold = await pool.fetchval(
-                """SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi JOIN orders o ON o.id = oi.order_id
-                   WHERE o.id > $1 AND o.source = 'app' AND o.status <> 'cancelled'""", max_order)
-            negative = await pool.fetchval("SELECT count(*) FROM products WHERE stock_quantity < 0")
-            exact = stock_before - stock_after == sold and negative == 0
-            out[mode] = {**load, "stock_before": stock_before, "stock_after": stock_after, "units_sold": sold,
-                         "exact": exact}
+            result = await self.checkout_once(store, pool, mode, 810_000_000 if mode == "distinct" else 820_000_000)
+            out[mode] = result
             label = "32 customers, distinct products" if mode == "distinct" else "32 customers on 20 products"
-            self.row(f"checkout ({label})", f"{load['orders_per_s']:,.0f} orders/s, p99 {load['p99_ms']:.0f} ms",
+            self.row(f"checkout ({label})", f"{result['orders_per_s']:,.0f} orders/s, p99 {result['p99_ms']:.0f} ms",
                      "aim ≥300 orders/s" if mode == "distinct" else "")
+            taken = result["stock_before"] - result["stock_after"]
             self.row(f"checkout ({mode}): units sold vs stock moved",
-                     f"{sold} sold = {stock_before - stock_after} taken: {'exact' if exact else 'NOT EXACT'}")
+                     f"{result['units_sold']} sold = {taken} taken: {'exact' if result['exact'] else 'NOT EXACT'}")
             self.row(f"checkout ({mode}): 409 / 5xx / load-gen CPU",
-                     f"{load['conflicts']:.0f} / {load['errors_5xx']:.0f} / {load['loadgen_cpu_percent']:.0f}%")
+                     f"{result['conflicts']:.0f} / {result['errors_5xx']:.0f} / {result['loadgen_cpu_percent']:.0f}%")
         self.results["checkout"] = out
+
+    async def processes(self, pool: asyncpg.Pool, env: dict[str, str], logs: Path) -> None:
+        """`run --processes N` for N = 1 and 2: product page req/s (wrk) and checkout orders/s
+        (distinct products), beside the bare aiohttp ceiling measured in the same run."""
+        auth = f"tma {_init_data(700_000_001)}"
+        product = await pool.fetchval("SELECT id FROM products ORDER BY id LIMIT 1 OFFSET 500")
+        seconds = self.args.seconds
+        ceiling = harness.start(["-m", "bench.ceiling", "--port", str(port := harness.free_port())],
+                                logs / "ceiling.log", port)
+        out: dict[str, Any] = {}
+        try:
+            await harness.wait_http(f"{ceiling.url}/", proc=ceiling.proc)
+            top = wrk.run(f"{ceiling.url}/", seconds=seconds)
+            out["ceiling"] = vars(top)
+            self.row("processes: ceiling (bare aiohttp, 1 process)", f"{top.rps:,.0f} req/s, p99 {top.p99_ms:.1f} ms")
+        finally:
+            ceiling.stop()
+        for count in (1, 2):
+            store_port = harness.free_port()
+            store = harness.start(["-m", "store.cli", "run", "--processes", str(count)],
+                                  logs / f"store-{count}p.log", store_port, {**env, "WEB_PORT": str(store_port)})
+            try:
+                await harness.wait_http(f"{store.url}/healthz", proc=store.proc)
+                reads = wrk.run(f"{store.url}/api/products/{product}", seconds=seconds, auth=auth)
+                pg_before, redis_before = harness.cpu_seconds(("postgres",)), harness.cpu_seconds(("redis",))
+                sales = await self.checkout_once(store, pool, "distinct", 830_000_000 + count * 1_000_000)
+                pg_cpu = harness.cpu_seconds(("postgres",)) - pg_before
+                redis_cpu = harness.cpu_seconds(("redis",)) - redis_before
+                orders = max(1.0, sales["orders"])
+                rss = store.tree_rss_mb()
+                out[f"{count}"] = {"product_page": vars(reads), "checkout": sales, "rss_mb": rss,
+                                   "postgres_cpu_ms_per_order": 1000 * pg_cpu / orders,
+                                   "redis_cpu_ms_per_order": 1000 * redis_cpu / orders}
+                self.row(f"processes: {count} — product page",
+                         f"{reads.rps:,.0f} req/s ({reads.rps / top.rps:.0%} of the ceiling), "
+                         f"p99 {reads.p99_ms:.1f} ms")
+                self.row(f"processes: {count} — checkout (32 customers, distinct)",
+                         f"{sales['orders_per_s']:,.0f} orders/s, p99 {sales['p99_ms']:.0f} ms, "
+                         f"{'exact' if sales['exact'] else 'NOT EXACT'}, 5xx {sales['errors_5xx']:.0f}")
+                self.row(f"processes: {count} — server CPU per order (4 requests)",
+                         f"PostgreSQL {1000 * pg_cpu / orders:.2f} ms, Redis {1000 * redis_cpu / orders:.2f} ms",
+                         f"one core of each: ≤{orders / max(pg_cpu, 1e-9):,.0f} / "
+                         f"≤{orders / max(redis_cpu, 1e-9):,.0f} orders/s")
+                self.row(f"processes: {count} — RSS by process",
+                         ", ".join(f"{name.split(':')[0]} {mb:.0f} MB" for name, mb in rss.items()))
+            finally:
+                store.stop()
+        self.results["processes"] = out
 
     async def run(self) -> None:
         settings = load_settings()
@@ -219,6 +276,8 @@ class Bench:
         finally:
             store.stop()
             ceiling.stop()
+        if "processes" in self.args.only:  # stores of its own, one after the other, on the same data
+            await self.processes(pool, env, logs)
 
 
 async def _telegram_calls(telegram: harness.Process) -> dict[str, int]:

@@ -15,6 +15,18 @@ import aiohttp
 import psutil
 
 
+def cpu_seconds(names: tuple[str, ...]) -> float:
+    """User + system CPU seconds used so far by every process whose name starts with one of
+    `names` (PostgreSQL's backends, redis-server): sampled before and after a load, the
+    difference is what the load cost those servers."""
+    total = 0.0
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        name, times = proc.info.get("name") or "", proc.info.get("cpu_times")
+        if times is not None and name.startswith(names):
+            total += float(times.user + times.system)
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -53,6 +65,19 @@ class Process:
 
     def rss_mb(self) -> float:
         return float(psutil.Process(self.proc.pid).memory_info().rss) / 2**20
+
+    def tree_rss_mb(self) -> dict[str, float]:
+        """RSS of the process and of each child (`run --processes N`: the parent, the web processes
+        and the worker), by a label from the child's command line."""
+        parent = psutil.Process(self.proc.pid)
+        out = {"parent": float(parent.memory_info().rss) / 2**20}
+        for index, child in enumerate(parent.children(recursive=True)):
+            try:
+                label = " ".join(child.cmdline()[-3:])
+                out[f"{index}: {label}"] = float(child.memory_info().rss) / 2**20
+            except psutil.Error:
+                continue
+        return out
 
     def cpu_percent(self) -> float:
         """CPU % since the previous call (the first call starts the interval): one psutil handle

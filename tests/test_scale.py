@@ -298,6 +298,13 @@ async def test_two_store_processes_and_two_workers_share_one_database_and_redis(
         assert "Traceback" not in store.output(), store.output()[-4000:]
 
 
+def _replaced(parent: Proc, before: dict[str, psutil.Process], role: str) -> bool:
+    """Is there a child in `role` again, another process than `before`'s? One look at the
+    children: a dying one may vanish between two (CI saw the KeyError)."""
+    now = _children(parent)
+    return role in now and now[role].pid != before[role].pid
+
+
 def _children(parent: Proc) -> dict[str, psutil.Process]:
     """The supervisor's children by role: `web 0`, `web 1`, ..., `worker`."""
     found = {}
@@ -361,16 +368,14 @@ async def test_run_processes_2_polls_telegram_once_restarts_a_dead_child_and_sto
 
         # A web process killed outright is restarted, and the parent says so.
         children["web 1"].kill()
-        await _wait_for("web 1 restarted", lambda: _async(
-            "web 1" in _children(store) and _children(store)["web 1"].pid != children["web 1"].pid), timeout=60)
+        await _wait_for("web 1 restarted", lambda: _async(_replaced(store, children, "web 1")), timeout=60)
         every_pid |= {p.pid for p in _children(store).values()}
         assert re.search(r"web 1 \(pid \d+\) stopped: killed by SIGKILL after \d+ s; restarting in 1 s", store.output())
         await _wait_for("web 1 serving again", lambda: _async(store.output().count("web process 1 serving") == 2),
                         timeout=120)
         # ...and so is the worker.
         children["worker"].kill()
-        await _wait_for("worker restarted", lambda: _async(
-            "worker" in _children(store) and _children(store)["worker"].pid != children["worker"].pid), timeout=60)
+        await _wait_for("worker restarted", lambda: _async(_replaced(store, children, "worker")), timeout=60)
         every_pid |= {p.pid for p in _children(store).values()}
         await _wait_for("the worker taking jobs again", lambda: _async(
             store.output().count("[worker] amazing_store: worker: queues") == 2), timeout=120)
