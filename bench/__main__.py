@@ -148,8 +148,9 @@ class Bench:
         self.results["checkout"] = out
 
     async def processes(self, pool: asyncpg.Pool, env: dict[str, str], logs: Path) -> None:
-        """`run --processes N` for N = 1 and 2: product page req/s (wrk) and checkout orders/s
-        (distinct products), beside the bare aiohttp ceiling measured in the same run."""
+        """`run --processes N` for N = 1 and 2 (RUN_WORKER=false, one `amazing-store worker` beside):
+        product page req/s (wrk) and checkout orders/s (distinct products), beside the bare aiohttp
+        ceiling measured in the same run."""
         auth = f"tma {_init_data(700_000_001)}"
         product = await pool.fetchval("SELECT id FROM products ORDER BY id LIMIT 1 OFFSET 500")
         seconds = self.args.seconds
@@ -164,9 +165,14 @@ class Bench:
         finally:
             ceiling.stop()
         for count in (1, 2):
+            # The production layout for both: web processes only (RUN_WORKER=false) and one
+            # `amazing-store worker` process beside them, so the figures differ only in N.
             store_port = harness.free_port()
+            web_env = {**env, "WEB_PORT": str(store_port), "RUN_WORKER": "false"}
             store = harness.start(["-m", "store.cli", "run", "--processes", str(count)],
-                                  logs / f"store-{count}p.log", store_port, {**env, "WEB_PORT": str(store_port)})
+                                  logs / f"store-{count}p.log", store_port, web_env)
+            worker = harness.start(["-m", "store.cli", "worker"], logs / f"worker-{count}p.log",
+                                   harness.free_port(), web_env)
             try:
                 await harness.wait_http(f"{store.url}/healthz", proc=store.proc)
                 reads = wrk.run(f"{store.url}/api/products/{product}", seconds=seconds, auth=auth)
@@ -190,9 +196,11 @@ class Bench:
                          f"one core of each: ≤{orders / max(pg_cpu, 1e-9):,.0f} / "
                          f"≤{orders / max(redis_cpu, 1e-9):,.0f} orders/s")
                 self.row(f"processes: {count} — RSS by process",
-                         ", ".join(f"{name.split(':')[0]} {mb:.0f} MB" for name, mb in rss.items()))
+                         ", ".join(f"{name.split(':')[0]} {mb:.0f} MB" for name, mb in rss.items())
+                         + f"; worker {worker.rss_mb():.0f} MB")
             finally:
                 store.stop()
+                worker.stop()
         self.results["processes"] = out
 
     async def run(self) -> None:

@@ -366,3 +366,27 @@ async def test_a_cart_write_answers_what_a_read_of_the_cart_says(shop: Shop, set
     for product, quantity in steps:
         view = await checkout.set_cart_quantity(shop.pool, user.id, product.id, quantity, settings)
         assert view == await checkout.cart_view(shop.pool, user.id, settings), (product.sku, quantity)
+
+
+async def test_a_cart_write_does_not_wait_for_the_disk_and_an_order_does(shop: Shop, settings: Settings) -> None:
+    """synchronous_commit off for the cart write's transaction only: the setting is the
+    transaction's (SET LOCAL), never left on the pooled connection for the order after it."""
+    from store.services import checkout, customers
+
+    user = await customers.register(shop.pool, telegram_id=700000081, first_name="Aziz", last_name=None,
+                                    username=None, language_code="uz")
+    buds = await shop.product("AS-AUD-BUDS")
+    seen: list[str] = []
+    async with shop.pool.acquire() as conn:
+        async with conn.transaction():
+            from db.repos import users
+
+            assert await users.lock(conn, user.id, durable=False)
+            seen.append(await conn.fetchval("SHOW synchronous_commit"))
+        seen.append(await conn.fetchval("SHOW synchronous_commit"))
+        async with conn.transaction():
+            assert await users.lock(conn, user.id)
+            seen.append(await conn.fetchval("SHOW synchronous_commit"))
+    assert seen == ["off", "on", "on"]
+    view = await checkout.set_cart_quantity(shop.pool, user.id, buds.id, 1, settings)
+    assert view.item_count == 1  # committed and read back as usual
