@@ -160,7 +160,7 @@ class ScaleBench:
         me, sandbox = psutil.Process(os.getpid()), psutil.Process(self.sandboxes.process.proc.pid)
         me.cpu_percent()
         sandbox.cpu_percent()
-        peak = me.memory_info().rss
+        peak = start_rss = me.memory_info().rss
         sampling = True
 
         async def sample() -> None:
@@ -183,14 +183,16 @@ class ScaleBench:
                     await self._limits(sync, slug, 1.0)
         cpu = {"bench": me.cpu_percent(), "sandboxes": sandbox.cpu_percent()}
         out: dict[str, Any] = {"factor": factor, "wall_seconds": wall, "cpu_percent": cpu,
-                               "bench_peak_rss_mb": peak / 2**20, "limits": enforced, "runs": []}
+                               "bench_rss_mb_at_start": start_rss / 2**20, "bench_peak_rss_mb": peak / 2**20,
+                               "limits": enforced, "runs": []}
         worst = 0.0
         for (slug, _), (runs, _, _) in zip(plan.items(), measured, strict=True):
             for run in runs:
                 worst = max(worst, self._row(run, enforced[slug], factor, label, out))
         self.report(f"scale: {label} phase ({', '.join(plan)} at once)",
                     f"{wall:.1f} s wall; bench CPU {cpu['bench']:.0f}%, sandboxes {cpu['sandboxes']:.0f}%",
-                    f"bench peak RSS {peak / 2**20:.0f} MB (the process running run_sync)")
+                    f"bench RSS {start_rss / 2**20:.0f} MB at the start, peak {peak / 2**20:.0f} MB "
+                    "(the process running run_sync; it also loaded the data)")
         return out
 
     def _row(self, run: Run, limits: Mapping[str, Mapping[str, Any]], factor: float, label: str,
@@ -221,7 +223,9 @@ class ScaleBench:
         """One row: what binds at 10x, from the ratios and the reads."""
         runs = [r for phase in ("real", "compressed") for r in self.out[phase]["runs"]]
         bounded = [r for r in runs if r["bound"]["seconds"] >= 1.0]
-        over = [f"{r['slug']} {_what(r['sync_type'])} {r['ratio']:.2f}×" for r in bounded if r["ratio"] > 1.10]
+        over = [f"{r['slug']} {_what(r['sync_type'])} {r['ratio']:.2f}× ({r['before_first_call']:.1f} s before "
+                f"the first call, {r['calls_span']:.1f} s of calls, bound {r['bound']['seconds']:.0f} s)"
+                for r in bounded if r["ratio"] > 1.10]
         slowest = max(runs, key=lambda r: r["real_limit_bound_seconds"])
         reads = self.out["candidates_before"]["full"]["seconds"]
         self.out["verdict"] = {"over_aim": over, "slowest_at_real_limits": f"{slowest['slug']} {slowest['sync_type']}",
