@@ -12,8 +12,9 @@ it is rate-limit waiting that the sync figures measure. Shorter: `--seconds 3` (
 `--uzum-price-products 100` (Uzum prices: one call per product at ~5/s), `--sales 50`,
 `--import-orders 200`; see `python -m bench --help`. `--only NAME[,NAME]` runs some parts alone:
 reads, checkout, push, import, propagation, processes (`run --processes 1` and `2` side by side),
-faults (bench.faults: a burst of orders with admins set
-and a Redis outage, with a store and a Redis of their own, after the others).
+faults (bench.faults: a burst of orders with admins set and a Redis outage, with a store and a Redis
+of their own, after the others), and scale (bench.scale_bench: 100,000 products through the sync,
+~10 min, in `<db>_bench_scale` with sandboxes of its own; only when named: `--only scale`).
 """
 
 from __future__ import annotations
@@ -35,15 +36,16 @@ import asyncpg
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from bench import data, faults, harness, sync_bench, wrk
+from bench import data, faults, harness, scale_bench, sync_bench, wrk
 from store import runtime
 from store.crypto import KeyBox
-from store.settings import load_settings
+from store.settings import Settings, load_settings
 from store.telegram_auth import sign_init_data
 
 BOT_TOKEN = "123456789:AAHbenchbenchbenchbenchbenchbenchben"
 RESULTS = Path(__file__).parent / "results"
-PARTS = ("reads", "checkout", "push", "import", "propagation", "processes", "faults")
+PARTS = ("reads", "checkout", "push", "import", "propagation", "processes", "faults", "scale")
+DEFAULT_PARTS = PARTS[:-1]  # scale (bench.scale_bench, ~10 min) runs only when named
 
 
 def _init_data(telegram_id: int) -> str:
@@ -51,9 +53,9 @@ def _init_data(telegram_id: int) -> str:
     return sign_init_data(BOT_TOKEN, {"auth_date": int(time.time()), "query_id": "bench", "user": user})
 
 
-async def _fresh_database(server_url: str) -> str:
+async def _fresh_database(server_url: str, suffix: str = "_bench") -> str:
     base, _, name = server_url.rpartition("/")
-    bench_name = f"{name.split('?')[0]}_bench"
+    bench_name = f"{name.split('?')[0]}{suffix}"
     conn = await asyncpg.connect(f"{base}/postgres")
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{bench_name}" WITH (FORCE)')
@@ -207,51 +209,71 @@ class Bench:
         settings = load_settings()
         bench_settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve() / "bench"})
         async with runtime.servers(bench_settings) as endpoints:
-            database_url = await _fresh_database(endpoints.database_url)
-            async with runtime.database(runtime.Endpoints(database_url, endpoints.redis_url, False, False)) as pool:
-                logs = bench_settings.data_dir / "logs"
-                # The marketplaces' sandboxes (own process, documented limits on) and the Telegram
-                # Bot API the store talks to (own process, answers ok at once).
-                sandboxes = sync_bench.start_sandboxes(logs / "sandboxes.log")
-                telegram = harness.start(["-m", "bench.fake_telegram", "--port", str(tg := harness.free_port())],
-                                         logs / "telegram.log", tg)
-                secret_key = Fernet.generate_key().decode()  # the store's SECRET_KEYS: it decrypts the API keys
-                keybox = KeyBox((SecretStr(secret_key),))
-                try:
-                    await sandboxes.wait_ready()
-                    t = time.monotonic()
-                    counts = await data.load(pool, products=self.args.products, orders=self.args.orders,
-                                             marketplace_urls=sandboxes.api_urls, keybox=keybox)
-                    self.row("bench data loaded", f"{counts['products']:,} products, {counts['orders']:,} orders, "
-                             f"{counts['mappings']:,} mappings in {time.monotonic() - t:.0f} s")
-                    t = time.monotonic()
-                    seeded = await sync_bench.seed_sandboxes(pool, sandboxes)
-                    self.row("sandboxes seeded (control API)", ", ".join(f"{s} {n:,}" for s, n in seeded.items())
-                             + f" in {time.monotonic() - t:.0f} s", "documented rate limits on")
-                    await harness.wait_http(f"{telegram.url}/_stats", proc=telegram.proc)
-                    env = {
-                        "DATABASE_URL": database_url, "REDIS_URL": endpoints.redis_url, "BOT_TOKEN": BOT_TOKEN,
-                        "TELEGRAM_API_URL": telegram.url, "WEB_HOST": "127.0.0.1", "RUN_WORKER": "true",
-                        "LOG_LEVEL": "WARNING", "WRITE_RATE_LIMIT": "1000000/1", "SECRET_KEYS": secret_key,
-                        "DATA_DIR": str(bench_settings.data_dir / "store"),
-                    }
-                    sync = sync_bench.SyncBench(self.row, self.results, pool, endpoints.redis_url, keybox,
-                                                sandboxes, self.args, BOT_TOKEN)
-                    if set(self.args.only) - {"faults"}:
-                        await self.run_store(pool, env, logs, sync)
-                    self.results["telegram_calls"] = await _telegram_calls(telegram)
-                    if "faults" in self.args.only:
-                        # Its own store and Redis, once the other store has stopped (one outbox, one worker).
-                        await faults.FaultsBench(self.row, self.results, pool, sandboxes, telegram.url, env,
-                                                 bench_settings.data_dir, logs, self.args, BOT_TOKEN).run()
-                finally:
-                    sandboxes.process.stop()
-                    telegram.stop()
+            if set(self.args.only) - {"scale"}:
+                await self.run_parts(endpoints, bench_settings)
+            if "scale" in self.args.only:
+                await self.run_scale(endpoints, bench_settings.data_dir / "logs")
         RESULTS.mkdir(exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         for name in (f"{stamp}.json", "latest.json"):
             (RESULTS / name).write_text(json.dumps(self.results, indent=2, default=str))
         print(f"\nresults written to {RESULTS / (stamp + '.json')}")
+
+    async def run_scale(self, endpoints: runtime.Endpoints, logs: Path) -> None:
+        """The 10x catalog through the sync: its own database and sandboxes (bench.scale_bench)."""
+        database_url = await _fresh_database(endpoints.database_url, "_bench_scale")
+        async with runtime.database(runtime.Endpoints(database_url, endpoints.redis_url, False, False)) as pool:
+            sandboxes = sync_bench.start_sandboxes(logs / "sandboxes-scale.log")
+            keybox = KeyBox((SecretStr(Fernet.generate_key().decode()),))
+            try:
+                await sandboxes.wait_ready()
+                await scale_bench.ScaleBench(self.row, self.results, pool, endpoints.redis_url, keybox,
+                                             sandboxes, self.args).run()
+            finally:
+                sandboxes.process.stop()
+
+    async def run_parts(self, endpoints: runtime.Endpoints, bench_settings: Settings) -> None:
+        """Every part but scale, on the 10,000-product bench data."""
+        database_url = await _fresh_database(endpoints.database_url)
+        async with runtime.database(runtime.Endpoints(database_url, endpoints.redis_url, False, False)) as pool:
+            logs = bench_settings.data_dir / "logs"
+            # The marketplaces' sandboxes (own process, documented limits on) and the Telegram
+            # Bot API the store talks to (own process, answers ok at once).
+            sandboxes = sync_bench.start_sandboxes(logs / "sandboxes.log")
+            telegram = harness.start(["-m", "bench.fake_telegram", "--port", str(tg := harness.free_port())],
+                                     logs / "telegram.log", tg)
+            secret_key = Fernet.generate_key().decode()  # the store's SECRET_KEYS: it decrypts the API keys
+            keybox = KeyBox((SecretStr(secret_key),))
+            try:
+                await sandboxes.wait_ready()
+                t = time.monotonic()
+                counts = await data.load(pool, products=self.args.products, orders=self.args.orders,
+                                         marketplace_urls=sandboxes.api_urls, keybox=keybox)
+                self.row("bench data loaded", f"{counts['products']:,} products, {counts['orders']:,} orders, "
+                         f"{counts['mappings']:,} mappings in {time.monotonic() - t:.0f} s")
+                t = time.monotonic()
+                seeded = await sync_bench.seed_sandboxes(pool, sandboxes)
+                self.row("sandboxes seeded (control API)", ", ".join(f"{s} {n:,}" for s, n in seeded.items())
+                         + f" in {time.monotonic() - t:.0f} s", "documented rate limits on")
+                await harness.wait_http(f"{telegram.url}/_stats", proc=telegram.proc)
+                env = {
+                    "DATABASE_URL": database_url, "REDIS_URL": endpoints.redis_url, "BOT_TOKEN": BOT_TOKEN,
+                    "TELEGRAM_API_URL": telegram.url, "WEB_HOST": "127.0.0.1", "RUN_WORKER": "true",
+                    "LOG_LEVEL": "WARNING", "WRITE_RATE_LIMIT": "1000000/1", "SECRET_KEYS": secret_key,
+                    "DATA_DIR": str(bench_settings.data_dir / "store"),
+                }
+                sync = sync_bench.SyncBench(self.row, self.results, pool, endpoints.redis_url, keybox,
+                                            sandboxes, self.args, BOT_TOKEN)
+                if set(self.args.only) - {"faults", "scale"}:
+                    await self.run_store(pool, env, logs, sync)
+                self.results["telegram_calls"] = await _telegram_calls(telegram)
+                if "faults" in self.args.only:
+                    # Its own store and Redis, once the other store has stopped (one outbox, one worker).
+                    await faults.FaultsBench(self.row, self.results, pool, sandboxes, telegram.url, env,
+                                             bench_settings.data_dir, logs, self.args, BOT_TOKEN).run()
+            finally:
+                sandboxes.process.stop()
+                telegram.stop()
 
     async def run_store(self, pool: asyncpg.Pool, env: dict[str, str], logs: Path, sync: sync_bench.SyncBench) -> None:
         """Start the store under test (`amazing-store run`, worker included) and run every benchmark."""
@@ -308,9 +330,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8, help="duration of each load run")
     parser.add_argument("--products", type=int, default=data.PRODUCTS)
     parser.add_argument("--orders", type=int, default=data.ORDERS)
-    parser.add_argument("--only", type=_parts, default=PARTS, metavar="NAME[,NAME]",
-                        help=f"run only these parts: {', '.join(PARTS)} (default: all)")
+    parser.add_argument("--only", type=_parts, default=DEFAULT_PARTS, metavar="NAME[,NAME]",
+                        help=f"run only these parts: {', '.join(PARTS)} (default: all but scale)")
     sync_bench.add_arguments(parser)
+    scale_bench.add_arguments(parser)
     faults.add_arguments(parser)
     args = parser.parse_args()
     if {"reads"} & set(args.only) and not wrk.available():

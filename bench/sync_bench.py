@@ -65,6 +65,7 @@ SALE_STOCK = 50  # stock of the products the order import and the propagation se
 POLL_INTERVAL = 0.02  # seconds between two reads of the sandboxes' stock during the propagation
 PROPAGATION_TIMEOUT = 60.0  # a stock that has not arrived this long after its sale counts as missing
 QUEUE_DRAIN_TIMEOUT = 180.0
+SEED_BATCH = 20_000  # items per control-API call when seeding the sandboxes
 CHECKOUT_BODY = {"customer_name": "Bench Mijoz", "customer_phone": "+998901234567",
                  "delivery_address": "Toshkent, Amir Temur ko'chasi 1", "delivery_notes": ""}
 # The endpoints of each push type in the sandboxes' call log (to count a type's calls in a mixed run).
@@ -148,8 +149,11 @@ async def seed_sandboxes(pool: asyncpg.Pool, sandboxes: Sandboxes) -> dict[str, 
                    JOIN marketplaces m ON m.id = mp.marketplace_id
                    WHERE m.slug = $1 AND mp.is_active ORDER BY p.id""", slug)
             items = [_catalog_item(slug, row) for row in rows]
-            await SandboxControl(session, sandboxes.base(slug)).seed_catalog(
-                {"cards": items} if slug == "wildberries" else {"items": items})
+            # in parts: the control API takes bodies up to 16 MB (100,000 items are ~20 MB)
+            for start in range(0, len(items), SEED_BATCH):
+                part = items[start:start + SEED_BATCH]
+                await SandboxControl(session, sandboxes.base(slug)).seed_catalog(
+                    {"cards": part} if slug == "wildberries" else {"items": part})
             seeded[slug] = len(items)
     return seeded
 
