@@ -665,3 +665,35 @@ async def test_search_suggests_while_typing_and_remembers_recent_queries(browser
     await page.wait_for_selector(".results [data-product]")
     assert "q=%D1%81" in page.url  # the query is back in the route
     assert page.errors == []
+
+
+async def test_a_cash_order_says_how_it_is_paid_once(browser: Any, shop: Shop) -> None:  # noqa: F811
+    """The payment card said cash twice ("Оплата наличными при получении", and under it
+    "Наличными при получении"): the method line is for online payments only."""
+    tea = await shop.product("AS-TEA-GRN")
+    customer = shop.customer(820000031, language_code="ru")
+    await customer.put_cart(tea.id, 1)
+    placed = await customer.checkout()
+    page = await open_app(browser, shop, 820000031, lang="ru", route=f"/orders/{placed.body['order_number']}")
+    await page.wait_for_selector(".payment-section")
+    text = (await page.inner_text(".payment-section")).lower()
+    assert text.count("наличными") == 1, text
+    assert page.errors == []
+
+
+async def test_the_product_page_heart_shows_a_favourite_made_elsewhere(browser: Any, shop: Shop) -> None:  # noqa: F811
+    """The product card is the same for everyone (cached); whether it is this customer's
+    favourite comes from what the app loaded at start-up, and a tap there is remembered."""
+    tea, kettle = await shop.product("AS-TEA-GRN"), await shop.product("AS-KIT-KTL")
+    customer = shop.customer(820000032)
+    assert (await customer.call("PUT", f"/api/favorites/{tea.id}")).status == 200
+    page = await open_app(browser, shop, 820000032, route=f"/p/{tea.id}")
+    await page.wait_for_selector(".product-page .fav.on")
+    page2 = await open_app(browser, shop, 820000032, route=f"/p/{kettle.id}")
+    await page2.wait_for_selector(".product-page .fav")
+    assert await page2.query_selector(".product-page .fav.on") is None
+    await page2.click(".product-page .fav")
+    await page2.wait_for_selector(".product-page .fav.on")
+    favourites = await customer.get("/api/favorites")
+    assert {p["id"] for p in favourites.body["items"]} == {tea.id, kettle.id}
+    assert page.errors == [] and page2.errors == []

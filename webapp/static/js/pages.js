@@ -888,7 +888,8 @@ function paymentSection(o) {
   const p = o.payment;
   const rows = [h("div", { class: "row" }, h("span", {}, t("app.payment")),
     h("span", { class: `payment-state state-${p ? p.state : "none"}` }, p ? p.state_text : o.payment_status_text))];
-  if (p) rows.push(h("div", { class: "row small hint" }, h("span", {}, p.method_text),
+  // Cash's state already says how it is paid ("cash on delivery"): the method line is for online payments.
+  if (p && p.method !== "cash") rows.push(h("div", { class: "row small hint" }, h("span", {}, p.method_text),
     p.payable && p.expires_at ? h("span", {}, t("payment.pay_until", { time: formatDate(p.expires_at) })) : null));
   return h("section", { class: "section payment-section" }, rows);
 }
