@@ -160,13 +160,12 @@ async def get_product(request: web.Request) -> web.Response:
         return orjson.dumps(serialize.product_card(*await catalog.product_card(db, product_id), lang))
 
     card = await request.app[CATALOG_CACHE].fetch(f"/api/products/{product_id}|{lang}", build)
-    user_id = request[USER].id
+    user_id, include = request[USER].id, request.query.get("include")
+    if include is not None and include != "state":
+        raise ValidationFailed("error.validation", fields={"include": "error.include_invalid"})
     request.app[VIEWS].record(user_id, product_id)
-    include = request.query.get("include")
     if include is None:
         return web.Response(body=card, content_type="application/json")
-    if include != "state":
-        raise ValidationFailed("error.validation", fields={"include": "error.include_invalid"})
     state = await catalog.customer_product_state(db, product_id, user_id)
     return _json({**orjson.loads(card), **serialize.customer_state(*state)})
 
