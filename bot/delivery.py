@@ -43,7 +43,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -190,21 +190,29 @@ async def _undelivered(ctx: dict[str, Any], chat_id: int, purpose: str, order_nu
                        plain: bool) -> None:
     """A message was given up: the admins get a plain-text alert (no markup that could fail again)
     with the order number. Not for a failed alert of this kind itself (no loop)."""
-    settings: Settings = ctx["settings"]
     if plain and purpose == "undelivered alert":
         return
-    db: asyncpg.Pool = ctx["db"]
-    for admin_id in sorted(settings.admin_ids):
-        lang = await _language_of_admin(db, admin_id)
-        text = t("bot.notify.undelivered", lang, what=purpose, number=order_number or "—", chat=chat_id,
-                 reason=reason[:300])
-        await enqueue_send(ctx["redis"], f"undelivered:{purpose}:{order_number}:{chat_id}", admin_id, text,
-                           order_number=order_number, purpose="undelivered alert", plain=True)
+    await tell_admins(
+        ctx, f"undelivered:{purpose}:{order_number}:{chat_id}",
+        lambda lang: t("bot.notify.undelivered", lang, what=purpose, number=order_number or "—", chat=chat_id,
+                       reason=reason[:300]),
+        order_number=order_number, purpose="undelivered alert", plain=True)
 
 
 async def _language_of_admin(db: asyncpg.Pool, telegram_id: int) -> str:
     user = await users.get_by_telegram_id(db, telegram_id)
     return user.language if user is not None and user.language in ("uz", "ru") else "uz"
+
+
+async def tell_admins(ctx: dict[str, Any], job_key: str, text_for: Callable[[str], str], *,
+                      order_number: str | None = None, purpose: str, plain: bool = False) -> None:
+    """Queue one message to every admin (ADMIN_IDS), each in their own language: `text_for(lang)`
+    is the text; `job_key` names the event (one job per admin, so a re-run sends nothing twice)."""
+    settings: Settings = ctx["settings"]
+    for admin_id in sorted(settings.admin_ids):
+        text = text_for(await _language_of_admin(ctx["db"], admin_id))
+        await enqueue_send(ctx["redis"], job_key, admin_id, text, order_number=order_number, purpose=purpose,
+                           plain=plain)
 
 
 async def _retry_or_log(ctx: dict[str, Any], what: str, exc: Exception) -> None:
@@ -353,10 +361,8 @@ async def alert_sync_failure(ctx: dict[str, Any], sync_log_id: int) -> None:
         log.info("sync run %s (%s %s, %s): admins already alerted this hour", sync_log_id, marketplace.slug,
                  run.sync_type, run.status)
         return
-    for admin_id in sorted(settings.admin_ids):
-        lang = await _language_of_admin(db, admin_id)
-        await enqueue_send(redis, f"sync-alert:{sync_log_id}", admin_id,
-                           reports.sync_failure_text(marketplace, run, lang), purpose="sync failure alert")
+    await tell_admins(ctx, f"sync-alert:{sync_log_id}", lambda lang: reports.sync_failure_text(marketplace, run, lang),
+                      purpose="sync failure alert")
 
 
 async def low_stock_digest(ctx: dict[str, Any]) -> None:

@@ -18,10 +18,9 @@ from typing import Any
 
 import asyncpg
 from arq import func
-from arq.connections import ArqRedis
 
 from bot import render
-from bot.delivery import MAX_NOTIFY_TRIES, _language_of_admin, enqueue_send
+from bot.delivery import MAX_NOTIFY_TRIES, tell_admins
 from db.repos import marketplaces, orders, sync_logs
 from store.i18n import t
 from store.services.orders import JOB_CUSTOMER_CANCELLED
@@ -37,18 +36,18 @@ async def notify_customer_cancelled(ctx: dict[str, Any], order_id: int, old_stat
         log.debug("local mode (no BOT_TOKEN): no notice of order id %s cancelled by its customer", order_id)
         return
     db: asyncpg.Pool = ctx["db"]
-    redis: ArqRedis = ctx["redis"]
     order = await orders.get(db, order_id)
     if order is None:
         log.error("order id %s cancelled by its customer: no such order, admins not told", order_id)
         return
     items = await orders.items(db, order.id)
-    for admin_id in sorted(settings.admin_ids):
-        lang = await _language_of_admin(db, admin_id)
+
+    def card(lang: str) -> str:
         headline = t("bot.notify.admin_customer_cancelled", lang, was=render.status_name(old_status, lang))
-        await enqueue_send(redis, f"customer-cancelled:{order.id}", admin_id,
-                           render.order_card(order, items, lang, headline=headline),
-                           order_number=order.order_number, purpose="cancelled by customer notice")
+        return render.order_card(order, items, lang, headline=headline)
+
+    await tell_admins(ctx, f"customer-cancelled:{order.id}", card, order_number=order.order_number,
+                      purpose="cancelled by customer notice")
 
 
 async def notify_reconcile(ctx: dict[str, Any], sync_log_id: int) -> None:
@@ -57,7 +56,6 @@ async def notify_reconcile(ctx: dict[str, Any], sync_log_id: int) -> None:
         log.debug("local mode (no BOT_TOKEN): no reconcile summary for sync run %s", sync_log_id)
         return
     db: asyncpg.Pool = ctx["db"]
-    redis: ArqRedis = ctx["redis"]
     run = await sync_logs.find(db, sync_log_id)
     if run is None or run.sync_type != "reconcile":
         return
@@ -70,16 +68,16 @@ async def notify_reconcile(ctx: dict[str, Any], sync_log_id: int) -> None:
     unfixed = sum(1 for _, message, _, _ in items if " not fixed" in message or " not read back" in message)
     if not stocks and not prices and not unfixed and run.status == "success":
         return
-    for admin_id in sorted(settings.admin_ids):
-        lang = await _language_of_admin(db, admin_id)
+
+    def summary(lang: str) -> str:
         if run.status == "error":
-            text = t("bot.reconcile.failed", lang, name=render.esc(marketplace.name))
-        else:
-            outcome = (t("bot.reconcile.fixed", lang) if not unfixed
-                       else t("bot.reconcile.not_fixed", lang, count=unfixed))
-            text = t("bot.reconcile.summary", lang, name=render.esc(marketplace.name), stocks=stocks, prices=prices,
-                     outcome=outcome)
-        await enqueue_send(redis, f"reconcile:{sync_log_id}", admin_id, text, purpose="reconcile summary")
+            return t("bot.reconcile.failed", lang, name=render.esc(marketplace.name))
+        outcome = (t("bot.reconcile.fixed", lang) if not unfixed
+                   else t("bot.reconcile.not_fixed", lang, count=unfixed))
+        return t("bot.reconcile.summary", lang, name=render.esc(marketplace.name), stocks=stocks, prices=prices,
+                 outcome=outcome)
+
+    await tell_admins(ctx, f"reconcile:{sync_log_id}", summary, purpose="reconcile summary")
 
 
 FUNCTIONS: list[Any] = [

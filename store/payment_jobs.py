@@ -29,7 +29,7 @@ async def expire_unpaid_payments(ctx: dict[str, Any]) -> list[str]:
 
 
 async def notify_payment(ctx: dict[str, Any], order_id: int, kind: str) -> None:
-    from bot.delivery import enqueue_send
+    from bot.delivery import enqueue_send, tell_admins
     from bot.render import esc
 
     settings: Settings = ctx["settings"]
@@ -51,13 +51,11 @@ async def notify_payment(ctx: dict[str, Any], order_id: int, kind: str) -> None:
                      total=format_money(order.total, lang))
             await enqueue_send(redis, f"payment-{kind}:{order.id}", customer.telegram_id, text,
                                order_number=order.order_number, purpose=f"payment {kind}")
-    for admin_id in sorted(settings.admin_ids):
-        admin = await users.get_by_telegram_id(db, admin_id)
-        lang = admin.language if admin is not None and admin.language in ("uz", "ru") else "uz"
-        text = t(f"payment.notify.admin_{kind}", lang, number=esc(order.order_number),
-                 method=t(f"payment.method.{method}", lang), total=format_money(order.total, lang))
-        await enqueue_send(redis, f"payment-{kind}-admin:{order.id}", admin_id, text,
-                           order_number=order.order_number, purpose=f"payment {kind} alert")
+    await tell_admins(
+        ctx, f"payment-{kind}-admin:{order.id}",
+        lambda lang: t(f"payment.notify.admin_{kind}", lang, number=esc(order.order_number),
+                       method=t(f"payment.method.{method}", lang), total=format_money(order.total, lang)),
+        order_number=order.order_number, purpose=f"payment {kind} alert")
 
 
 # On the sync queue (arq's default) and on the notifications queue respectively.

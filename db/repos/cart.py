@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import asyncpg
+
 from db.models import CartItem, Product
 from db.pool import Executor
 from db.repos.products import COLUMN_NAMES as PRODUCT_COLUMNS
@@ -27,13 +29,7 @@ async def set_quantity(
             "DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2", user_id, product_id
         )
         return
-    await db.execute(
-        """INSERT INTO cart_items (user_id, product_id, quantity, price_snapshot)
-           VALUES ($1, $2, $3, $4)
-           ON CONFLICT (user_id, product_id) DO UPDATE
-           SET quantity = EXCLUDED.quantity, price_snapshot = EXCLUDED.price_snapshot""",
-        user_id, product_id, quantity, price_snapshot,
-    )
+    await put_line(db, user_id, product_id, quantity, price_snapshot)
 
 
 async def refresh_snapshot(db: Executor, user_id: int, product_id: int, price: Decimal) -> None:
@@ -63,6 +59,13 @@ async def product_state(db: Executor, user_id: int, product_id: int) -> tuple[in
     return int(row["in_cart"]), bool(row["is_favorite"])
 
 
+def line_of(row: asyncpg.Record, user_id: int) -> tuple[CartItem, Product]:
+    """A cart line and its product from a row of `c.id AS cart_item_id, c.quantity AS
+    cart_quantity, c.price_snapshot` and the product's columns."""
+    return (CartItem(row["cart_item_id"], user_id, row["id"], row["cart_quantity"], row["price_snapshot"]),
+            Product.from_record(row))
+
+
 async def list_with_products(db: Executor, user_id: int) -> list[tuple[CartItem, Product]]:
     """The customer's cart lines with their products as they are now, in one query."""
     rows = await db.fetch(
@@ -72,8 +75,7 @@ async def list_with_products(db: Executor, user_id: int) -> list[tuple[CartItem,
             WHERE c.user_id = $1 ORDER BY c.id""",
         user_id,
     )
-    return [(CartItem(row["cart_item_id"], user_id, row["id"], row["cart_quantity"], row["price_snapshot"]),
-             Product.from_record(row)) for row in rows]
+    return [line_of(row, user_id) for row in rows]
 
 
 async def lines_and_product(
@@ -96,13 +98,11 @@ async def lines_and_product(
     lines: list[tuple[CartItem, Product]] = []
     target: Product | None = None
     for row in rows:
-        product = Product.from_record(row)
-        if product.id == product_id:
-            target = product
-        if row["cart_item_id"] is not None:
-            lines.append((CartItem(row["cart_item_id"], user_id, product.id, row["cart_quantity"],
-                                   row["price_snapshot"]), product))
-    return lines, target
+        if row["cart_item_id"] is None:  # the product, not in the cart
+            target = Product.from_record(row)
+        else:
+            lines.append(line_of(row, user_id))
+    return lines, target or next((p for _, p in lines if p.id == product_id), None)
 
 
 async def put_line(db: Executor, user_id: int, product_id: int, quantity: int, price_snapshot: Decimal) -> int:

@@ -15,6 +15,8 @@ _COLUMNS = (
     "created_at, confirmed_at, delivered_at, cancelled_at"
 )
 _ITEM_COLUMNS = "id, order_id, product_id, product_name, product_sku, price, quantity, subtotal"
+COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
+ITEM_COLUMN_NAMES = tuple(name.strip() for name in _ITEM_COLUMNS.split(","))
 
 
 async def get(db: Executor, order_id: int) -> Order | None:

@@ -14,6 +14,7 @@ from db.models import OrderPayment, PaymentEvent, PaymentTransaction
 from db.pool import Executor
 
 _PAYMENT = "order_id, method, amount_tiyin, expires_at, paid_at, refunded_at, created_at"
+PAYMENT_COLUMN_NAMES = tuple(name.strip() for name in _PAYMENT.split(","))
 _TX = ("id, order_id, provider, provider_transaction_id, amount_tiyin, state, reason, provider_time, "
        "create_time, perform_time, cancel_time, details")
 _EVENT = ("id, order_id, transaction_id, event, provider, amount_tiyin, old_payment_status, new_payment_status, "

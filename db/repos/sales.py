@@ -20,16 +20,16 @@ import asyncpg
 
 from db.models import CartItem, Order, OrderItem, OrderPayment, Product
 from db.pool import Executor
+from db.repos import orders, payments
+from db.repos.cart import line_of
 from db.repos.idempotency import IdempotencyRecord
 from db.repos.outbox import CATALOG_CHANNEL, request_pushes_sql
 from db.repos.products import COLUMN_NAMES as PRODUCT_COLUMNS
 from db.repos.products import TAKE_FOR_SALE
 
-_ORDER = ("id", "order_number", "source", "marketplace_order_id", "user_id", "customer_name", "customer_phone",
-          "subtotal", "delivery_fee", "total", "status", "payment_status", "delivery_address", "delivery_notes",
-          "created_at", "confirmed_at", "delivered_at", "cancelled_at")
-_ITEM = ("id", "order_id", "product_id", "product_name", "product_sku", "price", "quantity", "subtotal")
-_PAYMENT = ("order_id", "method", "amount_tiyin", "expires_at", "paid_at", "refunded_at", "created_at")
+_ORDER = orders.COLUMN_NAMES
+_ITEM = orders.ITEM_COLUMN_NAMES
+_PAYMENT = payments.PAYMENT_COLUMN_NAMES
 
 
 def _prefixed(alias: str, prefix: str, columns: tuple[str, ...]) -> str:
@@ -65,9 +65,7 @@ async def lock_cart(db: Executor, user_id: int) -> list[tuple[CartItem, Product]
             WHERE c.user_id = $1 ORDER BY p.id FOR UPDATE OF p""",
         user_id,
     )
-    lines = [(CartItem(row["cart_item_id"], user_id, row["id"], row["cart_quantity"], row["price_snapshot"]),
-              Product.from_record(row)) for row in rows]
-    return sorted(lines, key=lambda line: line[0].id)
+    return sorted((line_of(row, user_id) for row in rows), key=lambda line: line[0].id)
 
 
 @dataclass(frozen=True, slots=True)
