@@ -86,6 +86,19 @@ class Process:
             self._ps = psutil.Process(self.proc.pid)
         return float(self._ps.cpu_percent())
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds the process and its children (`run --processes N`: the web
+        processes) have used so far."""
+        parent = psutil.Process(self.proc.pid)
+        total = 0.0
+        for proc in (parent, *parent.children(recursive=True)):
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            total += float(times.user + times.system)
+        return total
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
