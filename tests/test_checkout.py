@@ -320,8 +320,9 @@ async def test_a_cart_write_and_a_checkout_take_a_few_round_trips_each(
     shop: Shop, settings: Settings, database_url: str,
 ) -> None:
     """Every statement a round trip to PostgreSQL (CPU on both sides, locks held longer): a cart
-    write is BEGIN, the customer's lock, one read, one write, COMMIT; a checkout is BEGIN, the lock,
-    the key, the cart with its products locked, one write of everything, COMMIT (it was ~19)."""
+    write is one call of store_cart_put (it was BEGIN, the lock, one read, one write, COMMIT); a
+    checkout is BEGIN, the lock, the key, the cart with its products locked, one write of
+    everything, COMMIT (it was ~19)."""
     from db.pool import create_pool
     from store.services import checkout, customers
 
@@ -344,7 +345,7 @@ async def test_a_cart_write_and_a_checkout_take_a_few_round_trips_each(
             orders = len(statements)
     finally:
         await counted.close()
-    assert (writes, orders) == (5, 6), statements
+    assert (writes, orders) == (1, 6), statements
     assert [(line.product.id, line.quantity) for line in view.lines] == [(buds.id, 2), (cable.id, 1)]
     assert sorted((i.product_id, i.quantity) for i in placed.items) == sorted([(buds.id, 2), (cable.id, 1)])
     assert (await shop.product("AS-AUD-BUDS")).stock_quantity == buds.stock_quantity - 4
@@ -369,8 +370,8 @@ async def test_a_cart_write_answers_what_a_read_of_the_cart_says(shop: Shop, set
 
 
 async def test_a_cart_write_does_not_wait_for_the_disk_and_an_order_does(shop: Shop, settings: Settings) -> None:
-    """synchronous_commit off for the cart write's transaction only: the setting is the
-    transaction's (SET LOCAL), never left on the pooled connection for the order after it."""
+    """synchronous_commit off for the cart write's transaction only (store_cart_put sets it for its
+    own transaction): never left on the pooled connection for the order after it."""
     from store.services import checkout, customers
 
     user = await customers.register(shop.pool, telegram_id=700000081, first_name="Aziz", last_name=None,
@@ -379,14 +380,45 @@ async def test_a_cart_write_does_not_wait_for_the_disk_and_an_order_does(shop: S
     seen: list[str] = []
     async with shop.pool.acquire() as conn:
         async with conn.transaction():
-            from db.repos import users
-
-            assert await users.lock(conn, user.id, durable=False)
+            await conn.fetch("SELECT * FROM store_cart_put($1, $2, 1, 50)", user.id, buds.id)
             seen.append(await conn.fetchval("SHOW synchronous_commit"))
         seen.append(await conn.fetchval("SHOW synchronous_commit"))
         async with conn.transaction():
+            from db.repos import users
+
             assert await users.lock(conn, user.id)
             seen.append(await conn.fetchval("SHOW synchronous_commit"))
     assert seen == ["off", "on", "on"]
     view = await checkout.set_cart_quantity(shop.pool, user.id, buds.id, 1, settings)
     assert view.item_count == 1  # committed and read back as usual
+
+
+async def test_a_cart_write_that_waited_for_the_lock_sees_what_its_holder_committed(
+    shop: Shop, settings: Settings,
+) -> None:
+    """The reason store_cart_put is a function, not one statement: a statement reads with the
+    snapshot taken when it began, so one that waited for the customer's lock would answer without
+    the line the lock's holder had just committed. The function reads after the lock."""
+    from store.services import checkout, customers
+
+    user = await customers.register(shop.pool, telegram_id=700000083, first_name="Aziz", last_name=None,
+                                    username=None, language_code="uz")
+    buds, cable = await shop.product("AS-AUD-BUDS"), await shop.product("AS-ACC-CBL")
+    async with shop.pool.acquire() as holder:
+        transaction = holder.transaction()
+        await transaction.start()
+        try:
+            from db.repos import users
+
+            assert await users.lock(holder, user.id)
+            await holder.execute(
+                "INSERT INTO cart_items (user_id, product_id, quantity, price_snapshot) VALUES ($1, $2, 2, $3)",
+                user.id, buds.id, buds.current_price)
+            write = asyncio.create_task(checkout.set_cart_quantity(shop.pool, user.id, cable.id, 1, settings))
+            await asyncio.sleep(0.3)
+            assert not write.done()  # waiting for the customer's lock
+        finally:
+            await transaction.commit()
+        view = await asyncio.wait_for(write, 30)
+    assert [(line.product.id, line.quantity) for line in view.lines] == [(buds.id, 2), (cable.id, 1)]
+    assert view == await checkout.cart_view(shop.pool, user.id, settings)

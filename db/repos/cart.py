@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 import asyncpg
@@ -78,31 +79,32 @@ async def list_with_products(db: Executor, user_id: int) -> list[tuple[CartItem,
     return [line_of(row, user_id) for row in rows]
 
 
-async def lines_and_product(
-    db: Executor, user_id: int, product_id: int,
-) -> tuple[list[tuple[CartItem, Product]], Product | None]:
-    """The customer's cart lines with their products (as `list_with_products`), and the product
-    `product_id` as it is now (None when it does not exist), whether in the cart or not: all a
-    cart write needs to check and to answer, in one query."""
-    columns = ", ".join("p." + column for column in PRODUCT_COLUMNS)
-    rows = await db.fetch(
-        f"""SELECT c.id AS cart_item_id, c.quantity AS cart_quantity, c.price_snapshot, {columns}
-            FROM cart_items c JOIN products p ON p.id = c.product_id
-            WHERE c.user_id = $1
-            UNION ALL
-            SELECT NULL, NULL, NULL, {columns} FROM products p
-            WHERE p.id = $2 AND NOT EXISTS (SELECT 1 FROM cart_items WHERE user_id = $1 AND product_id = $2)
-            ORDER BY 1 NULLS LAST""",
-        user_id, product_id,
-    )
+@dataclass(frozen=True, slots=True)
+class CartWrite:
+    """What `put` did: `outcome` is "ok" (the line was written), "removed" (quantity 0), or why
+    the write was refused ("not_found", "not_sold", "sold_out", "not_enough", "cart_full");
+    `lines` the cart after it; `product` the product asked for as it is now (None when no such)."""
+
+    outcome: str
+    lines: list[tuple[CartItem, Product]]
+    product: Product | None
+
+
+async def put(db: Executor, user_id: int, product_id: int, quantity: int, max_lines: int) -> CartWrite:
+    """Set the customer's line of the product to `quantity` (0 removes it) at today's price, under
+    the customer's lock, in one round trip: store_cart_put (migration 0010) holds the rules and
+    commits without waiting for the disk. Run it outside a transaction (it is its own)."""
+    rows = await db.fetch("SELECT * FROM store_cart_put($1, $2, $3, $4)", user_id, product_id, quantity, max_lines)
     lines: list[tuple[CartItem, Product]] = []
     target: Product | None = None
     for row in rows:
-        if row["cart_item_id"] is None:  # the product, not in the cart
-            target = Product.from_record(row)
-        else:
-            lines.append(line_of(row, user_id))
-    return lines, target or next((p for _, p in lines if p.id == product_id), None)
+        product = Product.from_record(row["product"]) if row["product"] is not None else None
+        if row["cart_item_id"] is not None and product is not None:
+            lines.append((CartItem(row["cart_item_id"], user_id, product.id, row["cart_quantity"],
+                                   row["price_snapshot"]), product))
+        if product is not None and product.id == product_id:
+            target = product
+    return CartWrite(str(rows[0]["outcome"]), lines, target)
 
 
 async def put_line(db: Executor, user_id: int, product_id: int, quantity: int, price_snapshot: Decimal) -> int:

@@ -63,19 +63,9 @@ async def set_active(db: Executor, user_id: int, active: bool) -> None:
     await db.execute("UPDATE users SET is_active = $2 WHERE id = $1", user_id, active)
 
 
-async def lock(db: Executor, user_id: int, *, durable: bool = True) -> bool:
+async def lock(db: Executor, user_id: int) -> bool:
     """Lock the customer's row (FOR NO KEY UPDATE) so that their cart writes and checkouts run one
-    at a time; False when there is no such customer. Needs a transaction.
-
-    `durable=False` also makes this transaction commit without waiting for its WAL to reach the
-    disk (`synchronous_commit = off` for this transaction only, set in the same statement): for
-    writes that are not money, such as a cart line. PostgreSQL stays consistent; a crash of the
-    database server can lose such a commit made in the last ~0.6 s (3 × wal_writer_delay)."""
-    if durable:
-        value = await db.fetchval("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE", user_id)
-    else:
-        value = await db.fetchval(
-            """SELECT id FROM users, set_config('synchronous_commit', 'off', true)
-               WHERE id = $1 FOR NO KEY UPDATE OF users""",
-            user_id)
+    at a time; False when there is no such customer. Needs a transaction. (A cart write takes the
+    same lock inside store_cart_put, migration 0010.)"""
+    value = await db.fetchval("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE", user_id)
     return value is not None

@@ -178,38 +178,27 @@ async def set_cart_quantity(
     asked for (409, saying how many are left). Runs in its own transaction, in turn with the
     customer's checkouts."""
     parse_quantity(quantity)
-    async with pool.acquire() as conn, conn.transaction():
-        # Round trips: BEGIN, the lock, one read (the cart and the product), one write, COMMIT;
-        # the answer is the cart read with the write applied (what a second read would return).
-        # A cart line is not money: its commit does not wait for the disk (measured: the fsync of
-        # each of an order's four commits was the bench's largest wait); the order's commit does.
-        await users.lock(conn, user_id, durable=False)
-        lines, product = await cart.lines_and_product(conn, user_id, product_id)
-        kept = [(item, p) for item, p in lines if p.id != product_id]
-        if quantity == 0:
-            if len(kept) != len(lines):
-                await cart.set_quantity(conn, user_id, product_id, 0, Decimal("0"))
-            return _view_of(kept, settings)
-        if product is None:
-            raise NotFound("error.product_not_found")
-        if not product.is_active:
-            raise NotSold("error.product_not_sold", details={"available": {str(product.id): 0}},
-                          name=product.name(lang))
-        if product.stock_quantity <= 0:
-            raise NotEnoughStock("error.sold_out", name=product.name(lang),
-                                 details={"available": {str(product.id): 0}})
-        if quantity > product.stock_quantity:
-            raise NotEnoughStock("error.not_enough_stock", name=product.name(lang),
-                                 available=product.stock_quantity,
-                                 details={"available": {str(product.id): product.stock_quantity}})
-        has_line = len(kept) != len(lines)
-        if not has_line and len(lines) >= MAX_CART_LINES:
-            raise Conflict("error.cart_full", limit=MAX_CART_LINES)
-        line_id = await cart.put_line(conn, user_id, product_id, quantity, product.current_price)
-        line = (CartItem(line_id, user_id, product_id, quantity, product.current_price), product)
-        # The line keeps its place (lines are in the order they were first added) or comes last.
-        updated = [line if p.id == product_id else (item, p) for item, p in lines] if has_line else [*lines, line]
-        return _view_of(updated, settings)
+    # One round trip (db/repos/cart.put, migration 0010): the customer's lock, then the cart and the
+    # product read after it, the rules checked, the line written, the cart read back.
+    done = await cart.put(pool, user_id, product_id, quantity, MAX_CART_LINES)
+    product = done.product
+    if done.outcome in ("ok", "removed"):
+        return _view_of(done.lines, settings)
+    if done.outcome == "not_found" or product is None:
+        raise NotFound("error.product_not_found")
+    if done.outcome == "not_sold":
+        raise NotSold("error.product_not_sold", details={"available": {str(product.id): 0}},
+                      name=product.name(lang))
+    if done.outcome == "sold_out":
+        raise NotEnoughStock("error.sold_out", name=product.name(lang),
+                             details={"available": {str(product.id): 0}})
+    if done.outcome == "not_enough":
+        raise NotEnoughStock("error.not_enough_stock", name=product.name(lang),
+                             available=product.stock_quantity,
+                             details={"available": {str(product.id): product.stock_quantity}})
+    if done.outcome == "cart_full":
+        raise Conflict("error.cart_full", limit=MAX_CART_LINES)
+    raise RuntimeError(f"store_cart_put: unknown outcome {done.outcome!r}")
 
 
 def _view_of(lines: list[tuple[CartItem, Product]], settings: Settings) -> CartView:
