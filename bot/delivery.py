@@ -23,13 +23,14 @@ Jobs (names are the contract with whoever enqueues them):
   burst as one message ("12 new orders"), never a queue of cards minutes long.
 
 All of these run on their own arq queue (`events.QUEUE_NOTIFICATIONS`). `send_message` never waits
-inside the job: when the chat's one-a-second slot (or the overall budget, bot.ratelimit) is taken,
-or Telegram said 429, the job is re-scheduled for when it frees, so waiting messages hold no worker
-slot. A blocked bot (403) is noted in `bot_blocked_chats` and skipped. A network error, a 5xx or a
-401 is retried with backoff (at most a minute apart) until the message is MAX_MESSAGE_AGE old (a
-day); then, and when Telegram refuses the message itself (400), it is dropped, logged at ERROR with
-the order number, and the admins get a plain-text alert saying what was not delivered. Every send
-records Telegram's state for /healthz (bot.health).
+inside the job: it reserves its sending time once (the chat's one-a-second slot and the overall
+budget, bot.ratelimit) and, when that is later, is re-scheduled for exactly then and sends when it
+runs again; after a 429 it waits Telegram's retry_after. Waiting messages hold no worker slot and
+a long queue costs no retries. A blocked bot (403) is noted in `bot_blocked_chats` and skipped. A
+network error, a 5xx or a 401 is retried with backoff (at most a minute apart) until the message is
+MAX_MESSAGE_AGE old (a day); then, and when Telegram refuses the message itself (400), it is
+dropped, logged at ERROR with the order number, and the admins get a plain-text alert saying what
+was not delivered. Every send records Telegram's state for /healthz (bot.health).
 
 The worker shares one Bot, `ctx["bot"]`: made by `open_bot` in the worker's on_startup (arq gives
 each job a copy of ctx, so it must exist before the first job) and closed by `close_bot` in its
@@ -43,6 +44,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -150,31 +152,37 @@ async def send_message(
     job_try: int = ctx.get("job_try", 1)
     age = time.time() - queued_at if queued_at else 0.0
     limiter = TelegramRateLimiter(ctx["redis"])
-    wait = await limiter.try_acquire(chat_id)
+    holder = str(ctx.get("job_id") or f"{chat_id}:{uuid.uuid4().hex}")
+    wait = await limiter.reserve(chat_id, holder)
     if wait > 0:
-        raise Retry(defer=wait)  # the chat's slot is taken: come back then, holding no worker slot
+        raise Retry(defer=wait)  # its sending time is reserved: come back then, holding no worker slot
     markup = InlineKeyboardMarkup.model_validate(reply_markup) if reply_markup else None
     try:
         async with _bot(ctx) as bot:
             assert bot is not None
             await bot.send_message(chat_id, text, reply_markup=markup, parse_mode=None if plain else ParseMode.HTML)
+        await limiter.release(holder)
         await health.record_send(ctx["redis"], ok=True)
         if job_try > 1:
             log.info("%s sent to chat %s after %.0f s", about, chat_id, age)
         return "sent"
     except TelegramRetryAfter as exc:
+        await limiter.release(holder)
         await limiter.pause_chat(chat_id, exc.retry_after)
         raise Retry(defer=float(exc.retry_after)) from None
     except TelegramForbiddenError as exc:
+        await limiter.release(holder)
         await bot_chats.mark_blocked(db, chat_id, exc.message[:500])
         log.warning("%s: chat %s blocked the bot (%s); noted, not retried", about, chat_id, exc.message)
         return "blocked"
     except TelegramBadRequest as exc:
+        await limiter.release(holder)
         reason = redact(exc.message)
         log.error("%s to chat %s dropped: Telegram refused it (%s)", about, chat_id, reason)
         await _undelivered(ctx, chat_id, purpose, order_number, reason, plain)
         return "failed"
     except TelegramAPIError as exc:  # network, 5xx, 401: may pass; keep trying for a day
+        await limiter.release(holder)
         reason = f"{type(exc).__name__}: {redact(exc.message)}"
         await health.record_send(ctx["redis"], ok=False, detail=reason)
     if age >= MAX_MESSAGE_AGE:
