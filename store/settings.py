@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     web_processes: Annotated[int, NoDecode] = Field(default=1, alias="WEB_PROCESSES")
     # Each store process's catalog read cache, in MB of JSON bodies (webapp.cache).
     catalog_cache_mb: int = Field(default=16, ge=1, le=1024, alias="CATALOG_CACHE_MB")
+    # CSV image_url addresses on the shop's own machine or network (127.0.0.1, 10.x, 192.168.x,
+    # 169.254.169.254 …) are refused unless this is true (store.services.media.public_session).
+    image_fetch_allow_private: bool = Field(default=False, alias="IMAGE_FETCH_ALLOW_PRIVATE")
 
     @field_validator("database_url", "redis_url", "bot_token", "webapp_url", "telegram_api_url",
                      "webhook_url", "webhook_secret", "payme_merchant_id", "payme_key", "click_service_id",

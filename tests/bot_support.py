@@ -56,6 +56,7 @@ def bot_settings(settings: Settings, telegram: FakeTelegram) -> Settings:
         "telegram_api_url": telegram.url,
         "admin_ids": frozenset({ADMIN_ID}),
         "webapp_url": WEBAPP_URL,
+        "image_fetch_allow_private": True,  # the tests serve CSV images from 127.0.0.1
     })
 
 

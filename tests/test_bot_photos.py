@@ -156,6 +156,44 @@ async def test_fetching_an_image_address_is_bounded_in_size_and_time() -> None:
     assert scheme.value.message_key == "media.error.bad_url"
 
 
+async def test_an_image_address_into_the_shops_own_network_is_refused(tmp_path: Path) -> None:
+    """A CSV image_url is fetched by the store: without the guard an address (or a redirect) could
+    make it read its own machine or network (a metadata service, a router, PostgreSQL's port).
+    Refused by default, for literal addresses, names that resolve inside, and redirect hops; the
+    same server is reachable when IMAGE_FETCH_ALLOW_PRIVATE allows it."""
+    import pytest
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        if request.path == "/hop":
+            raise web.HTTPFound(f"http://127.0.0.1:{request.url.port}/red.png")
+        return web.Response(body=picture(400, 400, (220, 0, 0)), content_type="image/png")
+
+    app = web.Application()
+    app.router.add_get("/{name}", serve)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    port = server.port
+    try:
+        async with media.public_session() as session:
+            for address in (f"http://127.0.0.1:{port}/red.png", f"http://localhost:{port}/red.png",
+                            f"http://[::1]:{port}/red.png", "http://169.254.169.254/latest/meta-data/",
+                            "http://10.1.2.3/x.jpg", "http://192.168.1.1/x.jpg", "http://[::ffff:127.0.0.1]/x.jpg"):
+                with pytest.raises(media.ImageRejected) as refused:
+                    await media.fetch(session, address, timeout=5)
+                assert refused.value.message_key == "media.error.private_address", address
+        found = await media.localize(None, tmp_path, [f"http://127.0.0.1:{port}/hop"])
+        assert isinstance(found[f"http://127.0.0.1:{port}/hop"], media.ImageRejected)
+        allowed = await media.localize(None, tmp_path, [f"http://127.0.0.1:{port}/hop"], allow_private=True)
+        assert isinstance(allowed[f"http://127.0.0.1:{port}/hop"], media.StoredImage)
+    finally:
+        await server.close()
+    # public addresses pass the guard (no network needed to say so)
+    assert all(media.is_public(a) for a in ("1.1.1.1", "185.8.212.10", "2a00:1450:4001:80b::200e"))
+    assert not any(media.is_public(a) for a in ("100.64.0.1", "172.16.0.1", "fe80::1", "0.0.0.0"))
+
+
 async def test_the_demo_seed_draws_a_picture_for_every_product(pool: asyncpg.Pool, tmp_path: Path) -> None:
     from store.seed import seed_demo
     from webapp import serialize

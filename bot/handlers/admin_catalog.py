@@ -105,7 +105,8 @@ async def decide(callback: CallbackQuery, callback_data: ImportDecision, db: asy
         await callback.answer()
         return
     try:
-        result = await catalog_import.apply(db, data, media_dir=media.media_dir(settings.data_dir), redis=redis)
+        result = await catalog_import.apply(db, data, media_dir=media.media_dir(settings.data_dir), redis=redis,
+                                            allow_private_images=settings.image_fetch_allow_private)
     except ImportRejected as exc:
         await edit(callback, preview_text(exc.plan, "CSV", lang), None)
         if isinstance(callback.message, Message):

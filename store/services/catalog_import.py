@@ -403,14 +403,14 @@ async def _category_id(db: Executor, index: _CategoryIndex, path: tuple[str, ...
     return parent
 
 
-async def _localize_images(redis: ArqRedis | None, parsed: ParsedFile, directory: Path,
+async def _localize_images(redis: ArqRedis | None, parsed: ParsedFile, directory: Path, allow_private: bool,
                            ) -> tuple[ParsedFile, tuple[tuple[int, str, dict[str, Any]], ...]]:
     """Replace every http(s) image_url by the photo fetched and stored under `directory` (the Mini
     App never hotlinks); a row whose image cannot be fetched keeps its current photo."""
     addresses = [r.values["image_url"] for r in parsed.rows if _URL.match(r.values.get("image_url") or "")]
     if not addresses:
         return parsed, ()
-    found = await media.localize(redis, directory, addresses)
+    found = await media.localize(redis, directory, addresses, allow_private=allow_private)
     rows, failed = [], []
     for row in parsed.rows:
         address = row.values.get("image_url")
@@ -429,16 +429,17 @@ async def _localize_images(redis: ArqRedis | None, parsed: ParsedFile, directory
 
 
 async def apply(pool: asyncpg.Pool, data: bytes, *, media_dir: Path | None = None,
-                redis: ArqRedis | None = None) -> ImportResult:
+                redis: ArqRedis | None = None, allow_private_images: bool = False) -> ImportResult:
     """Apply the file: every row or none, in one transaction. The file is checked again inside
     the transaction (with the products locked), so what is written is what validates now; raises
     ImportRejected if it no longer does. Safe to run twice: the second run changes nothing.
     With `media_dir`, http(s) image addresses are fetched and stored first (store.services.media;
-    `redis` remembers which address gave which photo, so a re-import does not fetch again)."""
+    `redis` remembers which address gave which photo, so a re-import does not fetch again); an
+    address on the shop's own machine or network is refused unless `allow_private_images`."""
     parsed = parse_csv(data)
     images_failed: tuple[tuple[int, str, dict[str, Any]], ...] = ()
     if media_dir is not None and not parsed.errors:
-        parsed, images_failed = await _localize_images(redis, parsed, media_dir)
+        parsed, images_failed = await _localize_images(redis, parsed, media_dir, allow_private_images)
     try:
         async with pool.acquire() as conn, conn.transaction():
             await products.lock_many_by_sku(conn, [r.sku for r in parsed.rows])

@@ -17,15 +17,19 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import ipaddress
 import logging
 import os
 import re
+import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import asyncpg
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 from arq.connections import ArqRedis
 from PIL import Image, ImageOps, UnidentifiedImageError
 from redis.exceptions import RedisError
@@ -145,10 +149,60 @@ async def store(directory: Path, data: bytes) -> StoredImage:
     return await asyncio.to_thread(store_image, directory, data)
 
 
+class PrivateAddress(OSError):
+    """An image address that leads into the store's own network (see `public_session`)."""
+
+
+def is_public(host: str) -> bool:
+    """Is this IP address a public (globally routable) one? IPv4-mapped IPv6 counts as its IPv4."""
+    address = ipaddress.ip_address(host.split("%", 1)[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global
+
+
+class _PublicResolver(AbstractResolver):
+    """The default resolver, refusing a name any of whose addresses is not a public one (so a name
+    that resolves to both cannot be used to reach inside either)."""
+
+    def __init__(self) -> None:
+        self._inner = DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET,
+                      ) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        if any(not is_public(entry["host"]) for entry in found):
+            raise PrivateAddress(f"{host} resolves to a private address")
+        return found
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+async def _refuse_private_literal(session: aiohttp.ClientSession, context: object,
+                                  params: aiohttp.TraceRequestStartParams) -> None:
+    host = params.url.raw_host or ""
+    with contextlib.suppress(ValueError):  # a name, not an address: the resolver checks it
+        if not is_public(host.strip("[]")):
+            raise PrivateAddress(f"{host} is a private address")
+
+
+def public_session() -> aiohttp.ClientSession:
+    """A client session that reaches public addresses only: an address typed into a CSV file (or a
+    redirect it answers with) cannot make the store fetch from its own machine or network (its
+    PostgreSQL, Redis, a cloud metadata service at 169.254.169.254, a router's admin page). Every
+    request and every redirect hop is checked: a literal address when the request starts, a name
+    when it is resolved (every address it resolves to must be public)."""
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(_refuse_private_literal)
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=_PublicResolver()),
+                                 trace_configs=[trace])
+
+
 async def fetch(session: aiohttp.ClientSession, url: str, *, max_bytes: int = MAX_BYTES,
                 timeout: float = FETCH_TIMEOUT) -> bytes:
     """Download an image address (http/https only), at most `max_bytes` within `timeout` seconds in
-    all; ImageRejected says why not."""
+    all; ImageRejected says why not (a `public_session` refuses private addresses)."""
     if not re.match(r"^https?://[^\s/]+", url):
         raise ImageRejected("media.error.bad_url")
     try:
@@ -167,7 +221,11 @@ async def fetch(session: aiohttp.ClientSession, url: str, *, max_bytes: int = MA
             return bytes(data)
     except TimeoutError:
         raise ImageRejected("media.error.fetch_timeout", seconds=int(timeout)) from None
+    except PrivateAddress:
+        raise ImageRejected("media.error.private_address") from None
     except aiohttp.ClientError as exc:
+        if isinstance(getattr(exc, "os_error", None), PrivateAddress):
+            raise ImageRejected("media.error.private_address") from None
         raise ImageRejected("media.error.fetch_failed", reason=type(exc).__name__) from None
 
 
@@ -176,11 +234,12 @@ SOURCE_TTL = 30 * 86400
 FETCH_CONCURRENCY = 4
 
 
-async def localize(redis: ArqRedis | None, directory: Path,
-                   addresses: list[str]) -> dict[str, StoredImage | ImageRejected]:
+async def localize(redis: ArqRedis | None, directory: Path, addresses: list[str], *,
+                   allow_private: bool = False) -> dict[str, StoredImage | ImageRejected]:
     """Fetch and store every http(s) address once (4 at a time, each bounded in size and time): the
     stored image, or why not. An address fetched before (remembered 30 days, file still there) is
-    not fetched again."""
+    not fetched again. Private addresses are refused unless `allow_private`
+    (IMAGE_FETCH_ALLOW_PRIVATE: images served from the shop's own network)."""
     out: dict[str, StoredImage | ImageRejected] = {}
     semaphore = asyncio.Semaphore(FETCH_CONCURRENCY)
 
@@ -204,7 +263,7 @@ async def localize(redis: ArqRedis | None, directory: Path,
                 await redis.set(key, stored.url, ex=SOURCE_TTL)
         out[address] = stored
 
-    async with aiohttp.ClientSession() as session:
+    async with (aiohttp.ClientSession() if allow_private else public_session()) as session:
         await asyncio.gather(*(one(session, a) for a in dict.fromkeys(addresses)))
     return out
 

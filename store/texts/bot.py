@@ -232,6 +232,11 @@ TEXTS: dict[str, dict[str, str]] = {
                                   "ru": "Изображение не скачалось за {seconds} с."},
     "media.error.fetch_failed": {"uz": "Rasmni yuklab bo'lmadi ({reason}).",
                                  "ru": "Не удалось скачать изображение ({reason})."},
+    "media.error.private_address": {
+        "uz": "Rasm manzili do'kon serveri yoki ichki tarmoqqa olib boradi: faqat ochiq internet manzillari olinadi.",
+        "ru": ("Адрес изображения ведёт на сервер магазина или во внутреннюю сеть: "
+               "берутся только адреса в открытом интернете."),
+    },
     "bot.product.sku": {"uz": "SKU: <code>{sku}</code>", "ru": "SKU: <code>{sku}</code>"},
     "bot.product.barcode": {"uz": "Shtrix-kod: {barcode}", "ru": "Штрихкод: {barcode}"},
     "bot.product.category": {"uz": "Bo'lim: {path}", "ru": "Раздел: {path}"},
