@@ -94,11 +94,16 @@ class TelegramRateLimiter:
     async def reserve(self, chat_id: int, holder: str) -> float:
         """Reserve the message's sending time (or find the one `holder` already has): the seconds
         until it, 0.0 when the message may go now. The caller defers its job by that much."""
+        wait_ms, _ = await self.reserve_slot(chat_id, holder)
+        return 0.0 if wait_ms <= SEND_NOW_MS else wait_ms / 1000
+
+    async def reserve_slot(self, chat_id: int, holder: str) -> tuple[int, int]:
+        """`reserve`'s answer in full: (ms until the reserved time, the reserved time in ms since the
+        epoch by Redis's clock)."""
         script = self.redis.register_script(_RESERVE)  # EVALSHA, the script sent once per server
         keys = [f"{_PREFIX}:chat:{chat_id}", f"{_PREFIX}:win:", f"{_PREFIX}:first", f"{_PREFIX}:held:{holder}"]
         answer = await script(keys=keys, args=[self.global_per_second, self.chat_interval_ms, MAX_SCAN_SECONDS])
-        wait_ms = int(answer[0])
-        return 0.0 if wait_ms <= SEND_NOW_MS else wait_ms / 1000
+        return int(answer[0]), int(answer[1])
 
     async def release(self, holder: str) -> None:
         """The message was sent or given up: its reservation is spent (a retry reserves anew)."""
