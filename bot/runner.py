@@ -120,6 +120,35 @@ async def _register_webhook_forever(
     await _connect_forever(bot, status, settings, register)
 
 
+async def _learn_username(settings: Settings, status: keys.TelegramStatus) -> None:
+    """getMe, with the connect loop's backoff, in a web process that otherwise never asks Telegram
+    (`run --processes N`, N > 0): the Mini App's share links need the bot's username here too."""
+    bot = create_bot(settings)
+    delay = BACKOFF_START
+    try:
+        while True:
+            try:
+                status.bot_username = (await bot.get_me()).username
+                return
+            except TelegramAPIError as exc:
+                wait = min(delay, BACKOFF_MAX) * (0.5 + random.random() / 2)
+                log.warning("bot: getMe failed (%s); the share links wait, retrying in %.0f s", exc.message, wait)
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, BACKOFF_MAX)
+    finally:
+        await bot.session.close()
+
+
+@contextlib.asynccontextmanager
+async def _username_learnt(settings: Settings, status: keys.TelegramStatus) -> AsyncIterator[None]:
+    task = asyncio.create_task(_learn_username(settings, status), name="bot-username")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 @contextlib.asynccontextmanager
 async def run_bot(app: web.Application) -> AsyncIterator[None]:
     from bot.dispatcher import create_dispatcher
@@ -140,7 +169,8 @@ async def run_bot(app: web.Application) -> AsyncIterator[None]:
         # Conflict, so only web process 0 polls; nothing here needs the bot.
         status.state, status.detail = "elsewhere", "long polling runs in web process 0"
         log.info("bot: long polling runs in web process 0, not in this one")
-        yield
+        async with _username_learnt(settings, status):
+            yield
         return
     bot = create_bot(settings)
     dp = create_dispatcher(app)
@@ -154,6 +184,7 @@ async def run_bot(app: web.Application) -> AsyncIterator[None]:
     elif webhook is not None:
         # Every web process handles the updates posted to it; web process 0 registers the webhook.
         status.state, status.detail = "webhook", "updates handled here; web process 0 registers the webhook"
+        task = asyncio.create_task(_learn_username(settings, status), name="bot-username")
     else:
         task = asyncio.create_task(_poll_forever(bot, dp, status, settings), name="bot-polling")
     try:

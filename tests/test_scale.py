@@ -37,7 +37,7 @@ from store.supervisor import (
 from store.telegram_auth import local_bot_token
 from sync.worker import build_worker, stop_worker
 from tests.bot_helpers import product
-from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.fake_telegram import BOT_USERNAME, TOKEN, FakeTelegram
 from tests.test_process import _free_port
 from tests.tma import auth
 
@@ -345,13 +345,20 @@ async def test_run_processes_2_polls_telegram_once_restarts_a_dead_child_and_sto
         assert len(telegram.sent(chat_id=714_001)) == 1
         assert len([c for c in telegram.calls if c.method == "deleteWebhook"]) == 1
 
-        # /healthz through either process tells where Telegram's updates are taken.
-        for _ in range(6):
+        # /healthz through either process tells where Telegram's updates are taken, and both know
+        # the bot's username (the Mini App's share links): web 1 asks getMe itself.
+        seen: dict[str, Any] = {}
+
+        async def both_know_the_bot() -> bool:
             async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as reply:
                 telegram_state = (await reply.json())["telegram"]
             assert telegram_state["state"] in ("polling", "elsewhere"), telegram_state
             if telegram_state["state"] == "elsewhere":
                 assert telegram_state["detail"] == "long polling runs in web process 0"
+            seen[telegram_state["state"]] = telegram_state["bot"]
+            return seen == {"polling": BOT_USERNAME, "elsewhere": BOT_USERNAME}
+
+        await _wait_for("both web processes to know the bot's username", both_know_the_bot, timeout=60)
 
         # A sale through the shared port: the worker process tells the customer.
         pool = await create_pool(database_url, min_size=1, max_size=2)
