@@ -30,6 +30,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramU
 from aiohttp import web
 
 from store import keys
+from store.background import running
 from store.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -140,16 +141,6 @@ async def _learn_username(settings: Settings, status: keys.TelegramStatus) -> No
 
 
 @contextlib.asynccontextmanager
-async def _username_learnt(settings: Settings, status: keys.TelegramStatus) -> AsyncIterator[None]:
-    task = asyncio.create_task(_learn_username(settings, status), name="bot-username")
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-@contextlib.asynccontextmanager
 async def run_bot(app: web.Application) -> AsyncIterator[None]:
     from bot.dispatcher import create_dispatcher
     from bot.webhook import WEBHOOK, drain
@@ -169,7 +160,7 @@ async def run_bot(app: web.Application) -> AsyncIterator[None]:
         # Conflict, so only web process 0 polls; nothing here needs the bot.
         status.state, status.detail = "elsewhere", "long polling runs in web process 0"
         log.info("bot: long polling runs in web process 0, not in this one")
-        async with _username_learnt(settings, status):
+        async with running(_learn_username(settings, status), "bot-username"):
             yield
         return
     bot = create_bot(settings)

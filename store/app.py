@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from store import keys, runtime
+from store.background import running
 from store.settings import Settings
 from store.telegram_auth import local_bot_token
 
@@ -63,15 +64,11 @@ async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
     endpoints = app[keys.ENDPOINTS]
     service = WorkerService(app[keys.SETTINGS], endpoints.redis_url, endpoints.database_url, app[keys.DB])
     app[keys.WORKER] = service
-    task = asyncio.create_task(service.run(), name="worker")
-    task.add_done_callback(_log_crash("worker"))
-    log.info("worker: running in this process (queues: %s; outbox relay and marketplace pushes)",
-             ", ".join(service.queues))
-    try:
+    async with running(service.run(), "worker") as task:
+        task.add_done_callback(_log_crash("worker"))
+        log.info("worker: running in this process (queues: %s; outbox relay and marketplace pushes)",
+                 ", ".join(service.queues))
         yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 def _log_crash(what: str) -> Callable[[asyncio.Task[None]], None]:

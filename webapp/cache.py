@@ -30,6 +30,7 @@ from aiohttp import web
 
 from db.repos.outbox import CATALOG_CHANNEL
 from store import keys
+from store.background import running
 
 log = logging.getLogger(__name__)
 TTL_SECONDS = 15.0
@@ -147,10 +148,5 @@ async def _listen(app: web.Application, cache: CatalogCache) -> None:
 
 
 async def catalog_cache_ctx(app: web.Application) -> AsyncIterator[None]:
-    cache = app[CATALOG_CACHE]
-    task = asyncio.create_task(_listen(app, cache), name="catalog-cache-invalidation")
-    try:
+    async with running(_listen(app, app[CATALOG_CACHE]), "catalog-cache-invalidation"):
         yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)

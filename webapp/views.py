@@ -32,6 +32,7 @@ from aiohttp import web
 
 from db.repos import products
 from store import keys
+from store.background import running
 from store.errors import service_unavailable
 
 log = logging.getLogger(__name__)
@@ -113,12 +114,10 @@ async def _flush_forever(app: web.Application, counter: ViewCounter) -> None:
 
 async def views_ctx(app: web.Application) -> AsyncIterator[None]:
     counter = app[VIEWS]
-    task = asyncio.create_task(_flush_forever(app, counter), name="product-views-flush")
     try:
-        yield
+        async with running(_flush_forever(app, counter), "product-views-flush"):
+            yield
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(10):
                 written = await counter.flush(app[keys.DB])
