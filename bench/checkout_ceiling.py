@@ -23,7 +23,7 @@ import orjson
 from aiohttp import web
 
 from db.pool import create_pool
-from db.repos import sales
+from db.repos import orders, sales
 from db.repos.products import COLUMN_NAMES
 
 _USERS: web.AppKey[dict[str, int]] = web.AppKey("users", dict)
@@ -79,7 +79,7 @@ async def create_order(request: web.Request) -> web.Response:
             user_id=user_id, customer_name=body["customer_name"], customer_phone=body["customer_phone"],
             delivery_address=body["delivery_address"], delivery_notes=None, subtotal=subtotal,
             delivery_fee=Decimal(0), total=subtotal,
-            lines=[sales.SaleLine(p.id, p.name_uz, p.sku, p.current_price, item.quantity) for item, p in lines],
+            lines=[orders.NewOrderItem(p.id, p.name_uz, p.sku, p.current_price, item.quantity) for item, p in lines],
             payment_method="cash", amount_tiyin=int(subtotal * 100), payment_expires_at=None,
             idempotency_key=key, fingerprint=hashlib.sha256(json.dumps(body).encode()).hexdigest(),
             order_job="order_created", order_job_queue="arq:notifications", push_debounce_seconds=1.0))

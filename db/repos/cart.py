@@ -21,18 +21,6 @@ async def list_for_user(db: Executor, user_id: int) -> list[CartItem]:
     return CartItem.from_records(rows)
 
 
-async def set_quantity(
-    db: Executor, user_id: int, product_id: int, quantity: int, price_snapshot: Decimal
-) -> None:
-    """Upsert the line; quantity 0 removes it."""
-    if quantity <= 0:
-        await db.execute(
-            "DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2", user_id, product_id
-        )
-        return
-    await put_line(db, user_id, product_id, quantity, price_snapshot)
-
-
 async def refresh_snapshot(db: Executor, user_id: int, product_id: int, price: Decimal) -> None:
     await db.execute(
         "UPDATE cart_items SET price_snapshot = $3 WHERE user_id = $1 AND product_id = $2",
@@ -105,16 +93,3 @@ async def put(db: Executor, user_id: int, product_id: int, quantity: int, max_li
         if product is not None and product.id == product_id:
             target = product
     return CartWrite(str(rows[0]["outcome"]), lines, target)
-
-
-async def put_line(db: Executor, user_id: int, product_id: int, quantity: int, price_snapshot: Decimal) -> int:
-    """Upsert the line (quantity > 0); returns its id."""
-    line_id: int = await db.fetchval(
-        """INSERT INTO cart_items (user_id, product_id, quantity, price_snapshot)
-           VALUES ($1, $2, $3, $4)
-           ON CONFLICT (user_id, product_id) DO UPDATE
-           SET quantity = EXCLUDED.quantity, price_snapshot = EXCLUDED.price_snapshot
-           RETURNING id""",
-        user_id, product_id, quantity, price_snapshot,
-    )
-    return line_id

@@ -69,19 +69,6 @@ async def lock_cart(db: Executor, user_id: int) -> list[tuple[CartItem, Product]
 
 
 @dataclass(frozen=True, slots=True)
-class SaleLine:
-    product_id: int
-    product_name: str
-    product_sku: str
-    price: Decimal
-    quantity: int
-
-    @property
-    def subtotal(self) -> Decimal:
-        return self.price * self.quantity
-
-
-@dataclass(frozen=True, slots=True)
 class NewSale:
     user_id: int
     customer_name: str
@@ -91,7 +78,7 @@ class NewSale:
     subtotal: Decimal
     delivery_fee: Decimal
     total: Decimal
-    lines: list[SaleLine]  # products in id order (the lock order)
+    lines: list[orders.NewOrderItem]  # products in id order (the lock order)
     payment_method: str
     amount_tiyin: int
     payment_expires_at: datetime | None

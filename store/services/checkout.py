@@ -386,7 +386,7 @@ async def place_order(
                 user_id=user.id, customer_name=form.customer_name, customer_phone=form.customer_phone,
                 delivery_address=form.delivery_address, delivery_notes=form.delivery_notes,
                 subtotal=view.subtotal, delivery_fee=view.delivery_fee, total=view.total,
-                lines=[sales.SaleLine(line.product.id, line.product.name(lang), line.product.sku,
+                lines=[orders.NewOrderItem(line.product.id, line.product.name(lang), line.product.sku,
                                       line.product.current_price, line.quantity) for line in lines],
                 payment_method=form.payment_method, amount_tiyin=amount, payment_expires_at=expires,
                 idempotency_key=idempotency_key, fingerprint=fingerprint,
