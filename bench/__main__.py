@@ -106,10 +106,11 @@ class Bench:
         self.results["footprint_rss_mb_after_reads"] = store.rss_mb()
 
     async def checkout_once(self, store: harness.Process, pool: asyncpg.Pool, mode: str, first_user: int,
-                            ) -> dict[str, Any]:
+                            worker: harness.Process | None = None) -> dict[str, Any]:
         """One checkout load (bench.checkout_load, its own process) against `store`: 32 customers,
         three-item carts; `distinct` products per customer or `contended` (20 products); checks
-        that the units sold equal the stock taken."""
+        that the units sold equal the stock taken. CPU per order, over the load alone: `store`
+        (with its children), PostgreSQL, Redis, and `worker` when it runs apart."""
         if mode == "distinct":
             ids = [r["id"] for r in await pool.fetch(
                 "UPDATE products SET stock_quantity = 100000 WHERE id <= 3000 RETURNING id")]
@@ -124,7 +125,9 @@ class Bench:
         await pool.execute("VACUUM (ANALYZE) products, cart_items, orders, order_items, order_payments, "
                            "payment_events, idempotency_keys, outbox_events, pending_pushes, users")
         await pool.execute("CHECKPOINT")
-        pg_before, server_before = harness.cpu_seconds(("postgres",)), store.cpu_seconds()
+        servers_before = {"postgres": harness.cpu_seconds(("postgres",)), "redis": harness.cpu_seconds(("redis",))}
+        processes = {"server": store, **({"worker": worker} if worker is not None else {})}
+        processes_before = {name: proc.cpu_seconds() for name, proc in processes.items()}
         proc = await asyncio.to_thread(
             subprocess.run,
             [sys.executable, "-m", "bench.checkout_load", "--url", store.url, "--token", BOT_TOKEN,
@@ -133,8 +136,10 @@ class Bench:
             capture_output=True, text=True, check=True, timeout=self.args.seconds + 120)
         load = json.loads(proc.stdout.strip().splitlines()[-1])
         orders = max(1.0, load["orders"])
-        load["server_cpu_ms_per_order"] = 1000 * (store.cpu_seconds() - server_before) / orders
-        load["postgres_cpu_ms_per_order"] = 1000 * (harness.cpu_seconds(("postgres",)) - pg_before) / orders
+        for name, before in servers_before.items():
+            load[f"{name}_cpu_ms_per_order"] = 1000 * (harness.cpu_seconds((name,)) - before) / orders
+        for name, before in processes_before.items():
+            load[f"{name}_cpu_ms_per_order"] = 1000 * (processes[name].cpu_seconds() - before) / orders
         stock_after = await pool.fetchval("SELECT sum(stock_quantity) FROM products WHERE id = any($1)", ids)
         sold = await pool.fetchval(
             """SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi JOIN orders o ON o.id = oi.order_id
@@ -218,18 +223,10 @@ class Bench:
             try:
                 await harness.wait_http(f"{store.url}/healthz", proc=store.proc)
                 reads = wrk.run(f"{store.url}/api/products/{product}", seconds=seconds, auth=auth)
-                pg_before, redis_before = harness.cpu_seconds(("postgres",)), harness.cpu_seconds(("redis",))
-                worker_before = worker.cpu_seconds()
-                sales = await self.checkout_once(store, pool, "distinct", 830_000_000 + count * 1_000_000)
-                pg_cpu = harness.cpu_seconds(("postgres",)) - pg_before
-                redis_cpu = harness.cpu_seconds(("redis",)) - redis_before
-                orders = max(1.0, sales["orders"])
-                worker_ms = 1000 * (worker.cpu_seconds() - worker_before) / orders
+                sales = await self.checkout_once(store, pool, "distinct", 830_000_000 + count * 1_000_000, worker)
+                pg_ms, redis_ms = sales["postgres_cpu_ms_per_order"], sales["redis_cpu_ms_per_order"]
                 rss = store.tree_rss_mb()
-                out[f"{count}"] = {"product_page": vars(reads), "checkout": sales, "rss_mb": rss,
-                                   "postgres_cpu_ms_per_order": 1000 * pg_cpu / orders,
-                                   "worker_cpu_ms_per_order": worker_ms,
-                                   "redis_cpu_ms_per_order": 1000 * redis_cpu / orders}
+                out[f"{count}"] = {"product_page": vars(reads), "checkout": sales, "rss_mb": rss}
                 self.row(f"processes: {count} — product page",
                          f"{reads.rps:,.0f} req/s ({reads.rps / top.rps:.0%} of the ceiling), "
                          f"p99 {reads.p99_ms:.1f} ms")
@@ -237,10 +234,11 @@ class Bench:
                          f"{sales['orders_per_s']:,.0f} orders/s, p99 {sales['p99_ms']:.0f} ms, "
                          f"{'exact' if sales['exact'] else 'NOT EXACT'}, 5xx {sales['errors_5xx']:.0f}")
                 self.row(f"processes: {count} — server CPU per order (4 requests)",
-                         f"web {sales['server_cpu_ms_per_order']:.2f} ms, worker {worker_ms:.2f} ms, "
-                         f"PostgreSQL {1000 * pg_cpu / orders:.2f} ms, Redis {1000 * redis_cpu / orders:.2f} ms",
-                         f"one core of each: ≤{orders / max(pg_cpu, 1e-9):,.0f} / "
-                         f"≤{orders / max(redis_cpu, 1e-9):,.0f} orders/s")
+                         f"web {sales['server_cpu_ms_per_order']:.2f} ms, "
+                         f"worker {sales['worker_cpu_ms_per_order']:.2f} ms, "
+                         f"PostgreSQL {pg_ms:.2f} ms, Redis {redis_ms:.2f} ms",
+                         f"one core of each: ≤{1000 / max(pg_ms, 1e-9):,.0f} / "
+                         f"≤{1000 / max(redis_ms, 1e-9):,.0f} orders/s")
                 self.row(f"processes: {count} — RSS by process",
                          ", ".join(f"{name.split(':')[0]} {mb:.0f} MB" for name, mb in rss.items())
                          + f"; worker {worker.rss_mb():.0f} MB")
