@@ -304,6 +304,18 @@ MONEY_WRAPS = """() => [...document.querySelectorAll('.money, .price .now, .pric
   .filter(el => el.offsetParent && el.getClientRects().length > 1 || el.offsetParent && el.getBoundingClientRect().height > parseFloat(getComputedStyle(el).lineHeight || '20') * 1.5)
   .map(el => el.textContent)"""
 
+# Money sticking out of the box it sits in (a row too narrow for it, drawn past its card's edge).
+# Inside a horizontal scroller (a shelf) overflow is the scroller's business; clipping is not.
+MONEY_OUTSIDE = """() => [...document.querySelectorAll('.money, .price .now, .price .old, .line-total')]
+  .filter(el => el.offsetParent)
+  .filter(el => { const r = el.getBoundingClientRect();
+    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      if (['auto', 'scroll'].includes(getComputedStyle(a).overflowX)) return false;
+      const b = a.getBoundingClientRect();
+      if (r.right > b.right + 1 || r.left < b.left - 1) return true; }
+    return false; })
+  .map(el => el.textContent)"""
+
 TOO_SMALL = """() => [...document.querySelectorAll('button, a[href], input, textarea, [role=link], [tabindex]')]
   .filter(el => el.offsetParent !== null && !el.closest('[hidden]') && !el.closest('#main-button-fallback'))
   .map(el => [el, el.getBoundingClientRect()])
@@ -346,6 +358,7 @@ async def texts_of(shop: Shop, lang: str) -> dict[str, str]:  # noqa: F811
 
 async def check_screen(page: Any, other_only: set[str], name: str) -> None:
     assert await page.evaluate(MONEY_WRAPS) == [], name
+    assert await page.evaluate(MONEY_OUTSIDE) == [], name
     assert await page.evaluate(SMALL_TEXT) == [], name
     assert await page.evaluate(TOO_SMALL) == [], name
     assert await page.evaluate(LABEL_CONTRAST) == [], name
